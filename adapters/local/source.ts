@@ -1,0 +1,142 @@
+import { readFile } from 'node:fs/promises';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { parse } from 'yaml';
+import { SourceError } from '../../core/errors.js';
+import type { Worker } from '../../core/model.js';
+import type { WorkerSource } from '../../core/ports.js';
+import type { Spec } from '../../core/spec.js';
+
+/** A fixed list of workers (spec `workers.local.static`, `--workers ip,ip`). */
+export class StaticSource implements WorkerSource {
+  public constructor(private readonly workers: readonly Worker[]) {}
+
+  /** The list as given; validation happens in the core before rendering. */
+  public async resolve(): Promise<readonly Worker[]> {
+    return this.workers;
+  }
+}
+
+/**
+ * Workers read from a YAML/JSON file on every resolve, so editing the file is
+ * a "scale event". Accepts a list of `{id, address, state?}` or of addresses.
+ */
+export class FileSource implements WorkerSource {
+  public constructor(private readonly path: string) {}
+
+  /** Re-read and parse the file. */
+  public async resolve(): Promise<readonly Worker[]> {
+    let text: string;
+    try {
+      text = await readFile(this.path, 'utf8');
+    } catch (err) {
+      throw new SourceError(`cannot read workers file ${this.path}: ${(err as NodeJS.ErrnoException).code}`, {
+        cause: err,
+        retryable: false,
+      });
+    }
+    return parseWorkerList(parse(text) as unknown, this.path);
+  }
+}
+
+/**
+ * A simulated autoscaling group: the demo and tests scale it out and in, and
+ * mark members as draining, the way an ASG lifecycle hook would.
+ */
+export class SimulatedGroup implements WorkerSource {
+  private readonly members = new Map<string, Worker>();
+
+  public constructor(
+    public readonly name: string,
+    initial: readonly Worker[] = [],
+  ) {
+    for (const w of initial) this.members.set(w.id, { ...w, group: name });
+  }
+
+  /** Add a serving worker (scale out). */
+  public launch(id: string, address: string): void {
+    this.members.set(id, { id, address, state: 'serving', group: this.name });
+  }
+
+  /** Mark a worker draining (terminate lifecycle hook). */
+  public drain(id: string): void {
+    const w = this.members.get(id);
+    if (w !== undefined) this.members.set(id, { ...w, state: 'draining' });
+  }
+
+  /** Remove a worker (terminate successful). */
+  public terminate(id: string): void {
+    this.members.delete(id);
+  }
+
+  /** Current members, serving and draining. */
+  public current(): readonly Worker[] {
+    return [...this.members.values()];
+  }
+
+  /** Snapshot of the members. */
+  public async resolve(): Promise<readonly Worker[]> {
+    return this.current();
+  }
+}
+
+/**
+ * Parse `--workers` input: a file path, or a comma list of `ip` or `id=ip`.
+ * Ids default to `w-<ip with dots/colons as dashes>`.
+ */
+export async function workersFromArgument(arg: string): Promise<readonly Worker[]> {
+  if (arg.includes(',') || /^[0-9a-fA-F.:=A-Za-z_-]+$/.test(arg)) {
+    try {
+      await readFile(arg);
+      return new FileSource(arg).resolve();
+    } catch {
+      // not a file: a list
+    }
+    return arg
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '')
+      .map((item) => {
+        const eq = item.indexOf('=');
+        const address = eq >= 0 ? item.slice(eq + 1) : item;
+        const id = eq >= 0 ? item.slice(0, eq) : `w-${address.replace(/[.:]/g, '-')}`;
+        return { id, address, state: 'serving' } satisfies Worker;
+      });
+  }
+  return new FileSource(arg).resolve();
+}
+
+/** The worker source for a `cloud: local` spec. */
+export function localSourceFromSpec(spec: Spec, specFile?: string): WorkerSource {
+  const local = spec.workers.local;
+  if (local === undefined) throw new SourceError('spec has no workers.local section', { retryable: false });
+  if (local.static !== undefined) return new StaticSource(local.static);
+  const file = local.file ?? '';
+  const path = isAbsolute(file) || specFile === undefined ? file : resolve(dirname(specFile), file);
+  return new FileSource(path);
+}
+
+function parseWorkerList(data: unknown, where: string): readonly Worker[] {
+  const list = Array.isArray(data)
+    ? data
+    : typeof data === 'object' && data !== null && Array.isArray((data as { workers?: unknown }).workers)
+      ? (data as { workers: unknown[] }).workers
+      : null;
+  if (list === null) {
+    throw new SourceError(`${where}: expected a list of workers (or {workers: [...]})`, { retryable: false });
+  }
+  return list.map((item, i) => {
+    if (typeof item === 'string') {
+      return { id: `w-${item.replace(/[.:]/g, '-')}`, address: item, state: 'serving' } satisfies Worker;
+    }
+    if (typeof item === 'object' && item !== null) {
+      const o = item as Record<string, unknown>;
+      if (typeof o.id === 'string' && typeof o.address === 'string') {
+        const state = o.state === 'draining' ? 'draining' : 'serving';
+        return { id: o.id, address: o.address, state } satisfies Worker;
+      }
+    }
+    throw new SourceError(`${where}: item ${i} must be an address or {id, address, state?}`, {
+      retryable: false,
+    });
+  });
+}
