@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { LbsyncError, SpecError, TriggerParseError } from './errors.js';
 import type { SyncRequest } from './model.js';
-import { loadSpec, parseSpec, type Spec } from './spec.js';
+import { type LbApplySpec, loadSpec, parseSpec, type Spec } from './spec.js';
 import type { SyncReport } from './sync.js';
 
 /*
@@ -24,6 +24,11 @@ export async function loadApplyScript(path: string = APPLY_SCRIPT_PATH): Promise
   return p;
 }
 const scriptCache = new Map<string, Promise<string>>();
+
+/** Arguments for lbsync-apply.sh from the spec's `lbApply` (values are schema-validated paths). */
+export function applyArgs(a: LbApplySpec): readonly string[] {
+  return ['--config', a.configPath, '--state-dir', a.stateDir, '--reload', a.reload, '--master-socket', a.masterSocket];
+}
 
 /**
  * The spec for a deployed function: `LBSYNC_SPEC` holds the YAML (or JSON)

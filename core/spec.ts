@@ -48,6 +48,10 @@ const duration = z
   .string({ error: 'must be a duration string like "30s"' })
   .regex(/^\d{1,7}(?:ms|s|m|h|d)$/, 'must be a duration like "500ms", "30s", "5m", "1h"');
 
+const absPath = z
+  .string({ error: 'must be an absolute path' })
+  .regex(/^\/[A-Za-z0-9._\/-]{1,200}$/, 'must be an absolute path of letters, digits, . _ / -');
+
 const tagMap = z
   .record(safeId('tag key'), safeId('tag value'), { error: 'must be a map of tag key to value' })
   .refine((t) => Object.keys(t).length <= 10, 'at most 10 tags');
@@ -217,10 +221,22 @@ export const specSchema = z
         prometheus: z.boolean().default(true),
       })
       .optional(),
+    /** Where the apply script acts on each LB VM (the cloud-init in templates/ sets these up). */
+    lbApply: z
+      .strictObject({
+        configPath: absPath.default('/etc/haproxy/haproxy.cfg'),
+        stateDir: absPath.default('/var/lib/lbsync'),
+        reload: z.enum(['auto', 'systemd', 'master-socket']).default('auto'),
+        masterSocket: absPath.default('/run/haproxy-master.sock'),
+      })
+      .default({
+        configPath: '/etc/haproxy/haproxy.cfg',
+        stateDir: '/var/lib/lbsync',
+        reload: 'auto',
+        masterSocket: '/run/haproxy-master.sock',
+      }),
     /** Runtime API socket (drain, session counts); null renders none. */
-    runtimeSocket: z
-      .string()
-      .regex(/^\/[A-Za-z0-9._\/-]{1,200}$/, 'must be an absolute path of letters, digits, . _ / -')
+    runtimeSocket: absPath
       .nullable()
       .default('/run/haproxy/admin.sock'),
     /** Path to a Handlebars template replacing templates/haproxy.cfg.hbs; relative to the spec file. */
@@ -263,6 +279,8 @@ export type ServiceSpec = Spec['services'][number];
 export type LocalLbSpec = z.output<typeof localLb>;
 /** Profile names. */
 export type ProfileName = Spec['profile'];
+/** Where the apply script acts on an LB. */
+export type LbApplySpec = Spec['lbApply'];
 /** Tuning overrides. */
 export type TuningSpec = Spec['tuning'];
 
