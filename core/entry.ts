@@ -27,7 +27,16 @@ const scriptCache = new Map<string, Promise<string>>();
 
 /** Arguments for lbsync-apply.sh from the spec's `lbApply` (values are schema-validated paths). */
 export function applyArgs(a: LbApplySpec): readonly string[] {
-  return ['--config', a.configPath, '--state-dir', a.stateDir, '--reload', a.reload, '--master-socket', a.masterSocket];
+  return [
+    '--config',
+    a.configPath,
+    '--state-dir',
+    a.stateDir,
+    '--reload',
+    a.reload,
+    '--master-socket',
+    a.masterSocket,
+  ];
 }
 
 /**
@@ -41,7 +50,9 @@ export async function loadSpecFromEnv(env: NodeJS.ProcessEnv = process.env): Pro
   if (env.LBSYNC_SPEC_FILE !== undefined && env.LBSYNC_SPEC_FILE !== '') {
     return loadSpec(env.LBSYNC_SPEC_FILE);
   }
-  throw new SpecError('environment', ['set LBSYNC_SPEC (the spec text) or LBSYNC_SPEC_FILE (a path)']);
+  throw new SpecError('environment', [
+    'set LBSYNC_SPEC (the spec text) or LBSYNC_SPEC_FILE (a path)',
+  ]);
 }
 
 /** A manual resync request body: `{"lbsync":"resync","force":false,"dryRun":false}`. */
@@ -64,7 +75,9 @@ export function isManualRequest(body: unknown): body is ManualRequestBody {
 /** Turn a manual resync body into a `SyncRequest`; bad option types are a `TriggerParseError`. */
 export function parseManualRequest(body: unknown): SyncRequest {
   if (!isManualRequest(body)) {
-    throw new TriggerParseError('expected a body like {"lbsync":"resync","force":false,"dryRun":false}');
+    throw new TriggerParseError(
+      'expected a body like {"lbsync":"resync","force":false,"dryRun":false}',
+    );
   }
   const b = body as unknown as Record<string, unknown>;
   for (const k of Object.keys(b)) {
@@ -85,7 +98,9 @@ export class SyncFailedError extends LbsyncError {
   public readonly report: SyncReport;
 
   public constructor(report: SyncReport) {
-    const failed = report.results.filter((r) => !r.ok).map((r) => `${r.lb}: ${r.outcome}${r.message ? ` (${r.message})` : ''}`);
+    const failed = report.results
+      .filter((r) => !r.ok)
+      .map((r) => `${r.lb}: ${r.outcome}${r.message ? ` (${r.message})` : ''}`);
     super(`sync failed on ${failed.length} LB(s): ${failed.join('; ') || 'no LB targets'}`, {
       retryable: report.retryable,
     });

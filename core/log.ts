@@ -55,7 +55,10 @@ export function silentLogger(): Logger {
 }
 
 /** A logger that keeps lines in memory; for tests that assert on logs. */
-export function memoryLogger(lines: Record<string, unknown>[] = [], base: LogFields = {}): Logger & {
+export function memoryLogger(
+  lines: Record<string, unknown>[] = [],
+  base: LogFields = {},
+): Logger & {
   readonly lines: Record<string, unknown>[];
 } {
   const at =

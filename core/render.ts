@@ -55,6 +55,8 @@ export interface RenderedConfig {
 /** Compile a Handlebars template. `noEscape`: the output is a config file, not HTML. */
 export function compileTemplate(source: string): Template {
   try {
+    // compile() is lazy; parse() surfaces syntax errors now, at load time.
+    Handlebars.parse(source);
     const fn = Handlebars.compile<RenderContext>(source, { noEscape: true, strict: true });
     return { source, render: (ctx) => fn(ctx) };
   } catch (err) {
@@ -115,7 +117,8 @@ export function buildRenderContext(spec: Spec, workers: readonly Worker[]): Rend
   const hc = spec.healthCheck;
   const services = spec.services.map((svc) => {
     const parts: string[] = [];
-    if (hc.enabled) parts.push(`check port ${hc.port} inter ${hc.interval} rise ${hc.rise} fall ${hc.fall}`);
+    if (hc.enabled)
+      parts.push(`check port ${hc.port} inter ${hc.interval} rise ${hc.rise} fall ${hc.fall}`);
     if (svc.proxyProtocol === 'v1') parts.push('send-proxy');
     if (svc.proxyProtocol === 'v2') parts.push('send-proxy-v2');
     if (tuning.serverMaxconn !== undefined) parts.push(`maxconn ${tuning.serverMaxconn}`);
@@ -148,7 +151,11 @@ export function buildRenderContext(spec: Spec, workers: readonly Worker[]): Rend
 }
 
 /** Render the HAProxy config for a spec and worker set. Same input, same bytes. */
-export function renderConfig(spec: Spec, workers: readonly Worker[], template: Template): RenderedConfig {
+export function renderConfig(
+  spec: Spec,
+  workers: readonly Worker[],
+  template: Template,
+): RenderedConfig {
   const ctx = buildRenderContext(spec, workers);
   let text: string;
   try {

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { parseDocument } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { SpecError } from './errors.js';
 import { SAFE_ID } from './validate.js';
@@ -17,7 +17,10 @@ const safeId = (what: string) =>
 
 const dnsName = z
   .string({ error: 'must be a string' })
-  .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be lowercase letters, digits and -, at most 63');
+  .regex(
+    /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/,
+    'must be lowercase letters, digits and -, at most 63',
+  );
 
 const port = (what = 'port') =>
   z
@@ -50,7 +53,7 @@ const duration = z
 
 const absPath = z
   .string({ error: 'must be an absolute path' })
-  .regex(/^\/[A-Za-z0-9._\/-]{1,200}$/, 'must be an absolute path of letters, digits, . _ / -');
+  .regex(/^\/[A-Za-z0-9._/-]{1,200}$/, 'must be an absolute path of letters, digits, . _ / -');
 
 const tagMap = z
   .record(safeId('tag key'), safeId('tag value'), { error: 'must be a map of tag key to value' })
@@ -66,7 +69,9 @@ const awsWorkers = z.strictObject({
 const awsLoadBalancers = z
   .strictObject({
     instanceIds: z
-      .array(z.string().regex(/^i-[0-9a-f]{8,17}$/, 'must be an EC2 instance id like i-0abc12345678'))
+      .array(
+        z.string().regex(/^i-[0-9a-f]{8,17}$/, 'must be an EC2 instance id like i-0abc12345678'),
+      )
       .max(50, 'at most 50 instance ids')
       .optional(),
     tags: tagMap.optional(),
@@ -98,8 +103,14 @@ const azureLoadBalancers = z.strictObject({
 const gcpGroup = z
   .strictObject({
     name: dnsName,
-    zone: z.string().regex(/^[a-z]+-[a-z]+\d+-[a-z]$/, 'must be a zone like europe-west1-b').optional(),
-    region: z.string().regex(/^[a-z]+-[a-z]+\d+$/, 'must be a region like europe-west1').optional(),
+    zone: z
+      .string()
+      .regex(/^[a-z]+-[a-z]+\d+-[a-z]$/, 'must be a zone like europe-west1-b')
+      .optional(),
+    region: z
+      .string()
+      .regex(/^[a-z]+-[a-z]+\d+$/, 'must be a region like europe-west1')
+      .optional(),
   })
   .refine((g) => (g.zone === undefined) !== (g.region === undefined), {
     message: 'set exactly one of zone (zonal MIG) or region (regional MIG)',
@@ -109,7 +120,10 @@ const gcpWorkers = z.strictObject({
   groups: z.array(gcpGroup).min(1, 'name at least one managed instance group').max(50),
 });
 const gcpLoadBalancers = z.strictObject({
-  project: z.string().regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, 'must be a GCP project id').optional(),
+  project: z
+    .string()
+    .regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, 'must be a GCP project id')
+    .optional(),
   instances: z
     .array(
       z.strictObject({
@@ -136,10 +150,10 @@ const localWorkers = z
   });
 const localLb = z.strictObject({
   name: safeId('LB name'),
-  configPath: z.string().min(1),
-  stateDir: z.string().min(1),
+  configPath: absPath,
+  stateDir: absPath,
   reload: z.enum(['auto', 'systemd', 'master-socket']).default('auto'),
-  masterSocket: z.string().min(1).optional(),
+  masterSocket: absPath.optional(),
 });
 const localLoadBalancers = z.array(localLb).min(1, 'name at least one LB').max(50);
 
@@ -174,7 +188,9 @@ const tuning = z.strictObject({
 export const specSchema = z
   .strictObject({
     name: dnsName,
-    cloud: z.enum(['aws', 'azure', 'gcp', 'local'], { error: 'must be one of aws, azure, gcp, local' }),
+    cloud: z.enum(['aws', 'azure', 'gcp', 'local'], {
+      error: 'must be one of aws, azure, gcp, local',
+    }),
     workers: z.strictObject({
       aws: awsWorkers.optional(),
       azure: azureWorkers.optional(),
@@ -187,7 +203,9 @@ export const specSchema = z
       gcp: gcpLoadBalancers.optional(),
       local: localLoadBalancers.optional(),
     }),
-    profile: z.enum(['web', 'api', 'iot'], { error: 'must be one of web, api, iot' }).default('web'),
+    profile: z
+      .enum(['web', 'api', 'iot'], { error: 'must be one of web, api, iot' })
+      .default('web'),
     tuning: tuning.default({}),
     services: z
       .array(service)
@@ -199,7 +217,7 @@ export const specSchema = z
         port: port('healthCheck.port').default(10256),
         path: z
           .string()
-          .regex(/^\/[A-Za-z0-9._~\/-]{0,200}$/, 'must be an absolute URL path like /healthz')
+          .regex(/^\/[A-Za-z0-9._~/-]{0,200}$/, 'must be an absolute URL path like /healthz')
           .default('/healthz'),
         interval: duration.default('2s'),
         rise: z.number().int().min(1).max(100).default(2),
@@ -236,9 +254,7 @@ export const specSchema = z
         masterSocket: '/run/haproxy-master.sock',
       }),
     /** Runtime API socket (drain, session counts); null renders none. */
-    runtimeSocket: absPath
-      .nullable()
-      .default('/run/haproxy/admin.sock'),
+    runtimeSocket: absPath.nullable().default('/run/haproxy/admin.sock'),
     /** Path to a Handlebars template replacing templates/haproxy.cfg.hbs; relative to the spec file. */
     template: z.string().min(1).optional(),
   })
@@ -248,25 +264,41 @@ export const specSchema = z
       ctx.addIssue({ code: 'custom', path: ['workers', c], message: `required for cloud: ${c}` });
     }
     if (spec.loadBalancers[c] === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['loadBalancers', c], message: `required for cloud: ${c}` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['loadBalancers', c],
+        message: `required for cloud: ${c}`,
+      });
     }
     const names = new Set<string>();
     const binds = new Set<string>();
     spec.services.forEach((s, i) => {
       if (names.has(s.name)) {
-        ctx.addIssue({ code: 'custom', path: ['services', i, 'name'], message: `duplicate service name ${s.name}` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['services', i, 'name'],
+          message: `duplicate service name ${s.name}`,
+        });
       }
       names.add(s.name);
       const normBind = s.bind.startsWith(':') ? `*${s.bind}` : s.bind;
       if (binds.has(normBind)) {
-        ctx.addIssue({ code: 'custom', path: ['services', i, 'bind'], message: `bind ${s.bind} already used by another service` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['services', i, 'bind'],
+          message: `bind ${s.bind} already used by another service`,
+        });
       }
       binds.add(normBind);
     });
     if (spec.stats !== undefined) {
       const normBind = spec.stats.bind.startsWith(':') ? `*${spec.stats.bind}` : spec.stats.bind;
       if (binds.has(normBind)) {
-        ctx.addIssue({ code: 'custom', path: ['stats', 'bind'], message: `bind ${spec.stats.bind} already used by a service` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['stats', 'bind'],
+          message: `bind ${spec.stats.bind} already used by a service`,
+        });
       }
     }
   });
@@ -314,13 +346,14 @@ export function validateSpec(data: unknown, file = 'lbsync.config.yaml'): Spec {
 
 /** Parse YAML text and validate it. Errors name the file, the field path and the reason. */
 export function parseSpec(text: string, file = 'lbsync.config.yaml'): Spec {
-  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false, lineCounter });
   if (doc.errors.length > 0) {
     throw new SpecError(
       file,
       doc.errors.map((e) => {
-        const line = e.linePos?.[0];
-        return `${line ? `line ${line.line}, column ${line.col}: ` : ''}${e.message.split('\n')[0]}`;
+        const at = lineCounter.linePos(e.pos[0]);
+        return `line ${at.line}, column ${at.col}: ${e.message.split('\n')[0]}`;
       }),
     );
   }
@@ -337,14 +370,21 @@ export async function loadSpec(file: string): Promise<Spec> {
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    throw new SpecError(file, [`cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`], {
-      cause: err,
-    });
+    throw new SpecError(
+      file,
+      [`cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`],
+      {
+        cause: err,
+      },
+    );
   }
   return parseSpec(text, file);
 }
 
 /** The spec as JSON Schema (draft 2020-12), for editor completion. */
 export function specJsonSchema(): Record<string, unknown> {
-  return z.toJSONSchema(specSchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+  return z.toJSONSchema(specSchema, { io: 'input', unrepresentable: 'any' }) as Record<
+    string,
+    unknown
+  >;
 }

@@ -2,7 +2,7 @@ import { errorMessage, isRetryable, LbsyncError } from './errors.js';
 import type { Logger } from './log.js';
 import type { ApplyOutcome, ApplyResult, LbTarget, LiveState, SyncRequest } from './model.js';
 import { encodePayload } from './payload.js';
-import { planLb, type LbPlan } from './plan.js';
+import { type LbPlan, planLb } from './plan.js';
 import type { Transport, WorkerSource } from './ports.js';
 import { canonicalWorkers, renderConfig, type Template } from './render.js';
 import type { Spec } from './spec.js';
@@ -52,7 +52,12 @@ export interface SyncReport {
   readonly ms: number;
 }
 
-const GOOD: ReadonlySet<LbResult['outcome']> = new Set(['applied', 'unchanged', 'stale', 'planned']);
+const GOOD: ReadonlySet<LbResult['outcome']> = new Set([
+  'applied',
+  'unchanged',
+  'stale',
+  'planned',
+]);
 const RETRYABLE_OUTCOMES: ReadonlySet<LbResult['outcome']> = new Set(['busy']);
 
 /**
@@ -192,7 +197,14 @@ async function syncOne(target: LbTarget, c: OneContext): Promise<LbResult> {
       `plan: ${plan.action} (${plan.reason})`,
     );
     if (plan.action === 'refuse') {
-      return done({ lb: target.id, outcome: 'refused', ok: false, retryable: false, plan, message: plan.reason });
+      return done({
+        lb: target.id,
+        outcome: 'refused',
+        ok: false,
+        retryable: false,
+        plan,
+        message: plan.reason,
+      });
     }
     if (c.dryRun) {
       return done({ lb: target.id, outcome: 'planned', ok: true, retryable: false, plan });
@@ -214,17 +226,35 @@ async function syncOne(target: LbTarget, c: OneContext): Promise<LbResult> {
       ...(apply.message !== undefined ? { message: apply.message } : {}),
     });
     (ok ? c.log.info.bind(c.log) : c.log.error.bind(c.log))(
-      { stage: 'push', result: apply.result, applyMs: apply.ms, ms: r.ms, ...(apply.message ? { message: apply.message } : {}) },
+      {
+        stage: 'push',
+        result: apply.result,
+        applyMs: apply.ms,
+        ms: r.ms,
+        ...(apply.message ? { message: apply.message } : {}),
+      },
       `push: ${apply.result}`,
     );
     return r;
   } catch (err) {
     const retryable = isRetryable(err);
     c.log.error(
-      { stage: 'push', error: errorMessage(err), errorType: err instanceof LbsyncError ? err.name : 'Error', retryable },
+      {
+        stage: 'push',
+        error: errorMessage(err),
+        errorType: err instanceof LbsyncError ? err.name : 'Error',
+        retryable,
+      },
       'LB sync failed',
     );
-    return done({ lb: target.id, outcome: 'error', ok: false, retryable, plan, message: errorMessage(err) });
+    return done({
+      lb: target.id,
+      outcome: 'error',
+      ok: false,
+      retryable,
+      plan,
+      message: errorMessage(err),
+    });
   }
 
   function done(r: Omit<LbResult, 'ms'>): LbResult {

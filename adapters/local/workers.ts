@@ -37,11 +37,15 @@ export async function startWorkerServer(opts: WorkerServerOptions): Promise<Work
   let open = 0;
   const servers: Server[] = [];
   const body = `${opts.id}\n`;
-  for (const port of opts.ports) {
+  for (let i = 0; i < opts.ports.length; i++) {
     const s = createServer((_req, res) => {
       const reply = (): void => {
         served++;
-        res.writeHead(200, { 'content-type': 'text/plain', 'x-worker': opts.id, connection: 'close' });
+        res.writeHead(200, {
+          'content-type': 'text/plain',
+          'x-worker': opts.id,
+          connection: 'close',
+        });
         res.end(body);
       };
       if (opts.delayMs) setTimeout(reply, opts.delayMs);
