@@ -48,7 +48,13 @@ export function startLoad(opts: LoadOptions): LoadLoop {
   const one = (): Promise<void> =>
     new Promise<void>((resolve) => {
       const req = request(
-        { host: opts.host, port: opts.port, path: '/', agent: false, timeout: opts.timeoutMs ?? 5000 },
+        {
+          host: opts.host,
+          port: opts.port,
+          path: '/',
+          agent: false,
+          timeout: opts.timeoutMs ?? 5000,
+        },
         (res) => {
           let body = '';
           res.setEncoding('utf8');
@@ -83,7 +89,9 @@ export function startLoad(opts: LoadOptions): LoadLoop {
       await one();
     }
   };
-  const done = Promise.all(Array.from({ length: opts.concurrency }, loop)).then(() => summarize(samples));
+  const done = Promise.all(Array.from({ length: opts.concurrency }, loop)).then(() =>
+    summarize(samples),
+  );
   return {
     samples,
     done,

@@ -29,10 +29,13 @@ export class FileSource implements WorkerSource {
     try {
       text = await readFile(this.path, 'utf8');
     } catch (err) {
-      throw new SourceError(`cannot read workers file ${this.path}: ${(err as NodeJS.ErrnoException).code}`, {
-        cause: err,
-        retryable: false,
-      });
+      throw new SourceError(
+        `cannot read workers file ${this.path}: ${(err as NodeJS.ErrnoException).code}`,
+        {
+          cause: err,
+          retryable: false,
+        },
+      );
     }
     return parseWorkerList(parse(text) as unknown, this.path);
   }
@@ -108,7 +111,8 @@ export async function workersFromArgument(arg: string): Promise<readonly Worker[
 /** The worker source for a `cloud: local` spec. */
 export function localSourceFromSpec(spec: Spec, specFile?: string): WorkerSource {
   const local = spec.workers.local;
-  if (local === undefined) throw new SourceError('spec has no workers.local section', { retryable: false });
+  if (local === undefined)
+    throw new SourceError('spec has no workers.local section', { retryable: false });
   if (local.static !== undefined) return new StaticSource(local.static);
   const file = local.file ?? '';
   const path = isAbsolute(file) || specFile === undefined ? file : resolve(dirname(specFile), file);
@@ -118,15 +122,23 @@ export function localSourceFromSpec(spec: Spec, specFile?: string): WorkerSource
 function parseWorkerList(data: unknown, where: string): readonly Worker[] {
   const list = Array.isArray(data)
     ? data
-    : typeof data === 'object' && data !== null && Array.isArray((data as { workers?: unknown }).workers)
+    : typeof data === 'object' &&
+        data !== null &&
+        Array.isArray((data as { workers?: unknown }).workers)
       ? (data as { workers: unknown[] }).workers
       : null;
   if (list === null) {
-    throw new SourceError(`${where}: expected a list of workers (or {workers: [...]})`, { retryable: false });
+    throw new SourceError(`${where}: expected a list of workers (or {workers: [...]})`, {
+      retryable: false,
+    });
   }
   return list.map((item, i) => {
     if (typeof item === 'string') {
-      return { id: `w-${item.replace(/[.:]/g, '-')}`, address: item, state: 'serving' } satisfies Worker;
+      return {
+        id: `w-${item.replace(/[.:]/g, '-')}`,
+        address: item,
+        state: 'serving',
+      } satisfies Worker;
     }
     if (typeof item === 'object' && item !== null) {
       const o = item as Record<string, unknown>;

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
@@ -46,7 +46,8 @@ export class LbVm {
 
   /** Boot the VM with an initial config (what cloud-init would leave). */
   public static async start(name: string, root: string, config: string): Promise<LbVm> {
-    for (const d of ['etc/haproxy', 'var/lib/lbsync', 'run/haproxy']) mkdirSync(join(root, d), { recursive: true });
+    for (const d of ['etc/haproxy', 'var/lib/lbsync', 'run/haproxy'])
+      mkdirSync(join(root, d), { recursive: true });
     mkdirSync('/var/lib/lbsync', { recursive: true });
     writeFileSync(join(root, 'etc/haproxy/haproxy.cfg'), config);
     const q = (p: string): string => `'${p.replace(/'/g, `'\\''`)}'`;
@@ -82,7 +83,11 @@ export class LbVm {
   /** Run a shell script inside the VM (as a Run Command would), stdin optional. */
   public exec(
     script: string,
-    opts: { readonly stdin?: string; readonly timeoutMs?: number; readonly env?: NodeJS.ProcessEnv } = {},
+    opts: {
+      readonly stdin?: string;
+      readonly timeoutMs?: number;
+      readonly env?: NodeJS.ProcessEnv;
+    } = {},
   ): Promise<{ readonly code: number; readonly stdout: string; readonly stderr: string }> {
     return new Promise((resolve) => {
       const p = spawn('nsenter', ['-t', String(this.pid), '-m', 'sh', '-c', script], {
