@@ -2,6 +2,9 @@ import { request } from 'node:http';
 
 /** One completed request of a load loop. */
 export interface LoadSample {
+  /** When the request was sent (ms epoch); decides which config it saw. */
+  readonly startedAt: number;
+  /** When it completed. */
   readonly at: number;
   readonly worker: string | null;
   readonly error: string | null;
@@ -47,6 +50,7 @@ export function startLoad(opts: LoadOptions): LoadLoop {
   let stopped = false;
   const one = (): Promise<void> =>
     new Promise<void>((resolve) => {
+      const startedAt = Date.now();
       const req = request(
         {
           host: opts.host,
@@ -64,6 +68,7 @@ export function startLoad(opts: LoadOptions): LoadLoop {
           res.on('end', () => {
             const ok = res.statusCode === 200;
             samples.push({
+              startedAt,
               at: Date.now(),
               worker: ok ? body.trim() : null,
               error: ok ? null : `HTTP ${res.statusCode}`,
@@ -71,14 +76,14 @@ export function startLoad(opts: LoadOptions): LoadLoop {
             resolve();
           });
           res.on('error', (e) => {
-            samples.push({ at: Date.now(), worker: null, error: e.message });
+            samples.push({ startedAt, at: Date.now(), worker: null, error: e.message });
             resolve();
           });
         },
       );
       req.on('timeout', () => req.destroy(new Error('timeout')));
       req.on('error', (e) => {
-        samples.push({ at: Date.now(), worker: null, error: e.message });
+        samples.push({ startedAt, at: Date.now(), worker: null, error: e.message });
         resolve();
       });
       req.end();
