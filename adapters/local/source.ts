@@ -1,4 +1,5 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
+import { isIP } from 'node:net';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { SourceError } from '../../core/errors.js';
@@ -83,29 +84,36 @@ export class SimulatedGroup implements WorkerSource {
 }
 
 /**
- * Parse `--workers` input: a file path, or a comma list of `ip` or `id=ip`.
- * Ids default to `w-<ip with dots/colons as dashes>`.
+ * Parse `--workers` input: a readable file, or a comma list of `ip` or `id=ip`.
+ * Ids default to `w-<ip with dots/colons as dashes>`. Values are validated
+ * later, before rendering, like any worker from a cloud API.
  */
 export async function workersFromArgument(arg: string): Promise<readonly Worker[]> {
-  if (arg.includes(',') || /^[0-9a-fA-F.:=A-Za-z_-]+$/.test(arg)) {
-    try {
-      await readFile(arg);
-      return new FileSource(arg).resolve();
-    } catch {
-      // not a file: a list
-    }
-    return arg
-      .split(',')
-      .map((s) => s.trim())
-      .filter((s) => s !== '')
-      .map((item) => {
-        const eq = item.indexOf('=');
-        const address = eq >= 0 ? item.slice(eq + 1) : item;
-        const id = eq >= 0 ? item.slice(0, eq) : `w-${address.replace(/[.:]/g, '-')}`;
-        return { id, address, state: 'serving' } satisfies Worker;
-      });
+  if (await isReadableFile(arg)) return new FileSource(arg).resolve();
+  const items = arg
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  if (items.length === 0 || !items.every((i) => i.includes('=') || isIP(i) !== 0)) {
+    throw new SourceError(
+      `--workers: ${JSON.stringify(arg)} is neither a readable file nor a comma list of ip or id=ip`,
+      { retryable: false },
+    );
   }
-  return new FileSource(arg).resolve();
+  return items.map((item) => {
+    const eq = item.indexOf('=');
+    const address = eq >= 0 ? item.slice(eq + 1) : item;
+    const id = eq >= 0 ? item.slice(0, eq) : `w-${address.replace(/[.:]/g, '-')}`;
+    return { id, address, state: 'serving' } satisfies Worker;
+  });
+}
+
+async function isReadableFile(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isFile();
+  } catch {
+    return false;
+  }
 }
 
 /** The worker source for a `cloud: local` spec. */
