@@ -94,7 +94,7 @@ export function planLb(input: PlanInput): LbPlan {
   return {
     ...base,
     action: 'apply',
-    reason: live.sha256 === null ? 'first sync' : 'config differs',
+    reason: live.generation === 0 ? 'first sync' : 'config differs',
   };
 }
 
