@@ -209,8 +209,8 @@ export async function runDemo(o: DemoOptions): Promise<boolean> {
 
     o.out('\nTimeline (ms since the first event)\n');
     o.out(table(['t', 'event', 'result', 'sync ms', 'apply ms', 'serving/draining'], rows));
-    o.out('\nNew workers: event -> applied -> first request served (ms)\n');
-    o.out(table(['worker', 'applied', 'first served'], firstServed));
+    o.out('\nNew workers (ms after the scale event)\n');
+    o.out(table(['worker', 'sync returned', 'first request served'], firstServed));
     o.out('\nRequests served per worker\n');
     o.out(
       table(
