@@ -75,6 +75,28 @@ const awsLoadBalancers = z
       .max(50, 'at most 50 instance ids')
       .optional(),
     tags: tagMap.optional(),
+    /**
+     * Where payloads too large for one SendCommand go (S3, fetched by the LB
+     * through a short-lived presigned URL). Without it, an oversized payload is an error.
+     */
+    staging: z
+      .strictObject({
+        bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name'),
+        prefix: z
+          .string()
+          .regex(/^[A-Za-z0-9._/-]{0,200}$/, 'must be letters, digits, . _ / -')
+          .default('lbsync/'),
+        urlExpiresSeconds: z.number().int().min(60).max(3600).default(300),
+      })
+      .optional(),
+    /** Seconds to wait for one Run Command to finish on an LB. */
+    commandTimeoutSeconds: z.number().int().min(10).max(900).default(120),
+    /** EventBridge bus for the per-run summary event; null sends none. */
+    reportBus: z
+      .string()
+      .regex(/^[A-Za-z0-9._/:-]{1,1600}$/, 'must be an event bus name or ARN')
+      .nullable()
+      .default('default'),
   })
   .refine((lb) => (lb.instanceIds?.length ?? 0) > 0 || Object.keys(lb.tags ?? {}).length > 0, {
     message: 'name LB instances by instanceIds or tags',
@@ -98,6 +120,17 @@ const azureLbVm = z.strictObject({
 const azureLoadBalancers = z.strictObject({
   subscriptionId: z.uuid('must be a subscription id (uuid)').optional(),
   vms: z.array(azureLbVm).min(1, 'name at least one LB VM').max(50),
+  /** Blob container for payloads too large to travel inside a Run Command script. */
+  staging: z
+    .strictObject({
+      containerUrl: z
+        .url({ protocol: /^https$/, error: 'must be an https URL of a blob container' })
+        .refine((u) => new URL(u).pathname.split('/').filter(Boolean).length >= 1, {
+          message: 'must name a container, e.g. https://acct.blob.core.windows.net/lbsync',
+        }),
+      sasMinutes: z.number().int().min(1).max(60).default(15),
+    })
+    .optional(),
 });
 
 const gcpGroup = z
@@ -313,6 +346,11 @@ export type LocalLbSpec = z.output<typeof localLb>;
 export type ProfileName = Spec['profile'];
 /** Where the apply script acts on an LB. */
 export type LbApplySpec = Spec['lbApply'];
+/** The `aws` load balancer section (LB instances, staging, reporting). */
+export type AwsLbSpec = NonNullable<Spec['loadBalancers']['aws']>;
+
+/** The Azure LB section of a spec. */
+export type AzureLbSpec = NonNullable<Spec['loadBalancers']['azure']>;
 /** Tuning overrides. */
 export type TuningSpec = Spec['tuning'];
 

@@ -1,0 +1,165 @@
+import type { ScaleSetRef } from './source.js';
+import { scaleSetGroup } from './source.js';
+
+/*
+ * What Azure's triggers mean to lbsync. Every accepted event only says "this
+ * scale set may have changed": the handler re-lists everything anyway, so a
+ * generous match costs one extra (unchanged) sync while a strict one could
+ * miss a change. Shapes: Event Grid resource events (CLOUD-FACTS 2.1) and the
+ * Azure Monitor autoscale webhook (2.2).
+ */
+
+/** The Event Grid resource event types that can mean membership changed. */
+export const HANDLED_EVENT_TYPES: ReadonlySet<string> = new Set([
+  'Microsoft.Resources.ResourceWriteSuccess',
+  'Microsoft.Resources.ResourceDeleteSuccess',
+  'Microsoft.Resources.ResourceActionSuccess',
+]);
+
+/** Where events are matched against: the spec's scale sets and LB VMs. */
+export interface EventScope {
+  readonly subscriptionId: string;
+  readonly scaleSets: readonly ScaleSetRef[];
+  /** LB VMs (resource group + name): their own events, e.g. our Run Commands, are never triggers. */
+  readonly lbVms: readonly { readonly resourceGroup: string; readonly name: string }[];
+}
+
+/** The verdict on one event: sync for a group, or ignore with a reason. */
+export type EventVerdict =
+  | { readonly kind: 'sync'; readonly group: string; readonly eventId?: string }
+  | { readonly kind: 'ignore'; readonly reason: string; readonly eventId?: string };
+
+/** The Event Grid event fields lbsync reads (the `EventGridEvent` of @azure/functions). */
+export interface EventGridEventLike {
+  readonly id?: string;
+  readonly subject?: string;
+  readonly eventType?: string;
+  readonly data?: unknown;
+}
+
+/**
+ * Decide whether an Event Grid event concerns a configured scale set: its
+ * subject is the scale set, one of its (Uniform) VMs or anything under them,
+ * or (Flexible, whose VMs are plain `virtualMachines`) a VM in a resource
+ * group that holds a configured Flexible scale set. Events about the LB VMs
+ * themselves and about Run Commands are ignored, or our own pushes would
+ * trigger syncs forever.
+ */
+export function classifyEventGridEvent(event: unknown, scope: EventScope): EventVerdict {
+  if (typeof event !== 'object' || event === null || Array.isArray(event)) {
+    return { kind: 'ignore', reason: 'not an Event Grid event object' };
+  }
+  const e = event as EventGridEventLike;
+  const eventId = typeof e.id === 'string' ? e.id : undefined;
+  const withId = eventId !== undefined ? { eventId } : {};
+  if (typeof e.eventType !== 'string' || !HANDLED_EVENT_TYPES.has(e.eventType)) {
+    return {
+      kind: 'ignore',
+      reason: `event type ${String(e.eventType)} is not handled`,
+      ...withId,
+    };
+  }
+  if (typeof e.subject !== 'string') {
+    return { kind: 'ignore', reason: 'event has no subject', ...withId };
+  }
+  const operation =
+    typeof e.data === 'object' && e.data !== null
+      ? (e.data as { operationName?: unknown }).operationName
+      : undefined;
+  if (typeof operation === 'string' && /\/runcommands?\/(action|write|delete)$/i.test(operation)) {
+    return { kind: 'ignore', reason: `operation ${operation} is a run command`, ...withId };
+  }
+  const subject = e.subject.toLowerCase();
+  const sub = `/subscriptions/${scope.subscriptionId.toLowerCase()}/resourcegroups/`;
+  if (!subject.startsWith(sub)) {
+    return { kind: 'ignore', reason: 'subject is outside the configured subscription', ...withId };
+  }
+  for (const lb of scope.lbVms) {
+    const vm = `${sub}${lb.resourceGroup.toLowerCase()}/providers/microsoft.compute/virtualmachines/${lb.name.toLowerCase()}`;
+    if (subject === vm || subject.startsWith(`${vm}/`)) {
+      return { kind: 'ignore', reason: 'subject is an LB VM', ...withId };
+    }
+  }
+  for (const ss of scope.scaleSets) {
+    const rg = `${sub}${ss.resourceGroup.toLowerCase()}/providers/`;
+    const vmss = `${rg}microsoft.compute/virtualmachinescalesets/${ss.name.toLowerCase()}`;
+    if (subject === vmss || subject.startsWith(`${vmss}/`)) {
+      return { kind: 'sync', group: scaleSetGroup(ss), ...withId };
+    }
+    if (
+      ss.orchestration === 'flexible' &&
+      subject.startsWith(`${rg}microsoft.compute/virtualmachines/`)
+    ) {
+      return { kind: 'sync', group: scaleSetGroup(ss), ...withId };
+    }
+  }
+  return { kind: 'ignore', reason: 'subject is not a configured scale set or its VMs', ...withId };
+}
+
+/** An Azure Monitor autoscale notification, reduced to what lbsync uses. */
+export interface AutoscaleNotification {
+  readonly operation: 'Scale Out' | 'Scale In';
+  readonly group: string;
+  readonly oldCapacity?: number;
+  readonly newCapacity?: number;
+}
+
+/** True when `body` has the autoscale webhook's shape (operation + context.resourceType). */
+export function isAutoscaleNotification(body: unknown): boolean {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return false;
+  const b = body as { operation?: unknown; context?: unknown };
+  return (
+    (b.operation === 'Scale Out' || b.operation === 'Scale In') &&
+    typeof b.context === 'object' &&
+    b.context !== null
+  );
+}
+
+/**
+ * Read an autoscale webhook payload; `ignore` when it is not about one of the
+ * configured scale sets (other autoscale settings may share the webhook).
+ */
+export function classifyAutoscaleNotification(
+  body: unknown,
+  scope: EventScope,
+): { readonly kind: 'sync'; readonly notification: AutoscaleNotification } | EventVerdict {
+  if (!isAutoscaleNotification(body)) {
+    return { kind: 'ignore', reason: 'not an autoscale notification' };
+  }
+  const b = body as {
+    operation: 'Scale Out' | 'Scale In';
+    context: Record<string, unknown>;
+  };
+  const c = b.context;
+  const resourceType = String(c.resourceType ?? '').toLowerCase();
+  if (resourceType !== 'microsoft.compute/virtualmachinescalesets') {
+    return { kind: 'ignore', reason: `autoscale of ${resourceType || 'an unknown type'}` };
+  }
+  const rg = String(c.resourceGroupName ?? '').toLowerCase();
+  const name = String(c.resourceName ?? '').toLowerCase();
+  const sub = String(c.subscriptionId ?? '').toLowerCase();
+  if (sub !== '' && sub !== scope.subscriptionId.toLowerCase()) {
+    return { kind: 'ignore', reason: 'autoscale in another subscription' };
+  }
+  const ss = scope.scaleSets.find(
+    (s) => s.resourceGroup.toLowerCase() === rg && s.name.toLowerCase() === name,
+  );
+  if (ss === undefined) {
+    return { kind: 'ignore', reason: `scale set ${rg}/${name} is not configured` };
+  }
+  const capacity = (v: unknown): number | undefined => {
+    const n = typeof v === 'string' || typeof v === 'number' ? Number(v) : Number.NaN;
+    return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+  };
+  const oldCapacity = capacity(c.oldCapacity);
+  const newCapacity = capacity(c.newCapacity);
+  return {
+    kind: 'sync',
+    notification: {
+      operation: b.operation,
+      group: scaleSetGroup(ss),
+      ...(oldCapacity !== undefined ? { oldCapacity } : {}),
+      ...(newCapacity !== undefined ? { newCapacity } : {}),
+    },
+  };
+}

@@ -1,0 +1,267 @@
+// Azure benchmarks: the function's bundle size and cold import time (side by
+// side with a bundle of only the SDKs it carries), and event -> applied time
+// through the Event Grid handler, the ARM fake's Run Command and a real
+// HAProxy, for 10 / 100 / 2,000 workers.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { build } from 'esbuild';
+import { createAzureClients, staticTokenCredential } from '../adapters/azure/clients.js';
+import { azureAdaptersFromSpec } from '../adapters/azure/from-spec.js';
+import { createAzureHandlers } from '../adapters/azure/handler.js';
+import { loadApplyScript } from '../core/entry.js';
+import { silentLogger } from '../core/log.js';
+import { loadTemplate } from '../core/render.js';
+import { validateSpec } from '../core/spec.js';
+import { FakeArm } from '../test/fakes/azure/fake-arm.js';
+import { BOOT_CONFIG, LbVm } from '../test/fakes/lb-vm.js';
+import type { BenchTable } from './table.js';
+
+const ROOT = join(import.meta.dirname, '..');
+// Ports 23900-23999 belong to the Azure benchmark; nothing listens on the workers' addresses.
+const ARM_PORT = 23900;
+const FRONT = 23901;
+const SUB = '00000000-0000-4000-8000-0000000000a4';
+// Node's require, __filename and __dirname for CommonJS dependencies inside an ESM bundle.
+const BANNER = [
+  "import { createRequire as __cr } from 'node:module';",
+  "import { fileURLToPath as __fu } from 'node:url';",
+  "import { dirname as __dn } from 'node:path';",
+  'const require = __cr(import.meta.url);',
+  'const __filename = __fu(import.meta.url);',
+  'const __dirname = __dn(__filename);',
+].join(' ');
+
+async function bundle(entry: string, outfile: string): Promise<number> {
+  await build({
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    minify: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    banner: { js: BANNER },
+    // Provided by the Functions host at run time; @azure/functions requires it lazily.
+    external: ['@azure/functions-core'],
+    logLevel: 'silent',
+  });
+  return statSync(outfile).size;
+}
+
+function importMs(file: string): number {
+  const out = execFileSync(
+    process.execPath,
+    [
+      '--no-warnings',
+      '--input-type=module',
+      '-e',
+      `const t=performance.now(); await import(${JSON.stringify(file)}); console.log(performance.now()-t)`,
+    ],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] },
+  );
+  return Number(out.trim().split('\n').at(-1));
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? 0;
+}
+
+/** Bundle size and cold import of functions/azure.ts vs. the bare SDKs it carries. */
+async function benchBundle(): Promise<BenchTable> {
+  // Inside the repo so bare imports resolve and the bundle finds ../templates.
+  const dir = mkdtempSync(join(ROOT, '.bench-azure-'));
+  try {
+    const bareEntry = join(dir, 'bare.ts');
+    writeFileSync(
+      bareEntry,
+      [
+        "export * as compute from '@azure/arm-compute';",
+        "export * as network from '@azure/arm-network';",
+        "export * as identity from '@azure/identity';",
+        "export * as blob from '@azure/storage-blob';",
+        "export * as functions from '@azure/functions';",
+      ].join('\n'),
+    );
+    // The same SDKs plus the libraries core uses (schema, YAML, template, logger).
+    const depsEntry = join(dir, 'deps.ts');
+    writeFileSync(
+      depsEntry,
+      [
+        readFileSync(bareEntry, 'utf8'),
+        "export * as zod from 'zod';",
+        "export * as yaml from 'yaml';",
+        "export { default as handlebars } from 'handlebars';",
+        "export * as pino from 'pino';",
+      ].join('\n'),
+    );
+    const fnOut = join(dir, 'azure.mjs');
+    const bareOut = join(dir, 'bare.mjs');
+    const depsOut = join(dir, 'deps.mjs');
+    const fnBytes = await bundle(join(ROOT, 'functions/azure.ts'), fnOut);
+    const bareBytes = await bundle(bareEntry, bareOut);
+    const depsBytes = await bundle(depsEntry, depsOut);
+    const fnMs: number[] = [];
+    const bareMs: number[] = [];
+    const depsMs: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      fnMs.push(importMs(fnOut));
+      bareMs.push(importMs(bareOut));
+      depsMs.push(importMs(depsOut));
+    }
+    const f = median(fnMs);
+    const b = median(bareMs);
+    const d = median(depsMs);
+    const overhead = ((f - b) / b) * 100;
+    return {
+      id: 'azure-bundle',
+      title:
+        'Azure function bundle (esbuild, minified, ESM) and cold import (median of 5, side by side)',
+      columns: ['bundle', 'bytes', 'import ms'],
+      rows: [
+        ['functions/azure.ts', fnBytes, Math.round(f)],
+        [
+          'arm-compute + arm-network + identity + storage-blob + functions only',
+          bareBytes,
+          Math.round(b),
+        ],
+        ['those SDKs + zod, yaml, handlebars, pino (what core uses)', depsBytes, Math.round(d)],
+      ],
+      targets: [
+        {
+          name: 'cold import within 10% of the bare SDK bundle',
+          met: overhead <= 10,
+          detail: `${overhead.toFixed(1)}% (${Math.round(f)} ms vs ${Math.round(b)} ms)`,
+        },
+        {
+          name: 'cold import within 10% of the SDKs + core libraries bundle',
+          met: f <= d * 1.1,
+          detail: `${(((f - d) / d) * 100).toFixed(1)}% (${Math.round(f)} ms vs ${Math.round(d)} ms)`,
+        },
+      ],
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Event -> applied through the Event Grid handler, Run Command (fake) and HAProxy. */
+async function benchEventToApplied(): Promise<BenchTable> {
+  const dir = mkdtempSync(join(tmpdir(), 'lbsync-bench-azure-'));
+  const arm = await FakeArm.start({ port: ARM_PORT, pageSize: 1000 });
+  const vm = await LbVm.start('lb-bench', join(dir, 'lb'), BOOT_CONFIG);
+  arm.addLbVm({ subscriptionId: SUB, resourceGroup: 'rg-edge', name: 'lb-bench', vm });
+  const clients = createAzureClients({
+    credential: staticTokenCredential('fake-token'),
+    endpoint: arm.url,
+    ca: arm.caPem,
+  });
+  const applyScript = await loadApplyScript();
+  const event = JSON.parse(
+    readFileSync(join(ROOT, 'test/fixtures/events/azure/vmss-write-success.json'), 'utf8'),
+  ) as Record<string, unknown>;
+  const rows: (string | number)[][] = [];
+  let met2000 = false;
+  let detail2000 = '';
+  try {
+    for (const [workers, services] of [
+      [10, 1],
+      [100, 1],
+      [2000, 1],
+      [2000, 10],
+    ] as const) {
+      // The fixture's scale set, refilled with `workers` instances.
+      const rg = 'mc-weu';
+      const name = 'aks-system-vmss';
+      arm.addScaleSet(SUB, rg, name, 'uniform');
+      for (let i = 0; i < workers; i++) {
+        arm.addInstance(rg, name, {
+          instanceId: String(i),
+          ip: `10.224.${(i >> 8) & 255}.${i & 255}`,
+        });
+      }
+      const spec = validateSpec({
+        name: 'bench-azure',
+        cloud: 'azure',
+        workers: {
+          azure: { subscriptionId: SUB, scaleSets: [{ resourceGroup: rg, name }] },
+        },
+        loadBalancers: {
+          azure: {
+            vms: [{ resourceGroup: 'rg-edge', name: 'lb-bench' }],
+            staging: { containerUrl: `${arm.storageAccountUrl}/lbsync` },
+          },
+        },
+        services: Array.from({ length: services }, (_, i) => ({
+          name: `svc${i}`,
+          bind: `127.0.0.1:${FRONT + i}`,
+          nodePort: 30900 + i,
+        })),
+        healthCheck: { enabled: false },
+        guards: { minWorkers: 1, maxRemovalPercent: 100 },
+        drain: { seconds: 0 },
+        tuning: { maxconn: 4000 },
+      });
+      const { source, transport } = azureAdaptersFromSpec(spec, clients, applyScript, undefined, {
+        pollMs: 25,
+      });
+      const handlers = createAzureHandlers({
+        spec,
+        template: await loadTemplate(spec),
+        source,
+        transport,
+      });
+      const blobsBefore = arm.blobs.size;
+      const commandsBefore = arm.runCommands().length;
+      const t = performance.now();
+      const report = await handlers.eventGrid(event, silentLogger());
+      const ms = Math.round(performance.now() - t);
+      const outcome = report?.results[0]?.outcome ?? 'none';
+      const last = arm.runCommands().at(-1);
+      rows.push([
+        workers,
+        services,
+        workers * services,
+        report?.payloadBytes ?? 0,
+        arm.blobs.size > blobsBefore ? 'staged blob' : 'inline',
+        last?.scriptBytes ?? 0,
+        arm.runCommands().length - commandsBefore,
+        outcome,
+        ms,
+      ]);
+      if (workers === 2000 && services === 10) {
+        met2000 = outcome === 'applied' && ms < 30_000;
+        detail2000 = `${outcome} in ${ms} ms (plus ~2 x 20 s of Run Command on Azure)`;
+      }
+    }
+  } finally {
+    await arm.stop();
+    await vm.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return {
+    id: 'azure-event-to-applied',
+    title:
+      'Azure event -> applied (Event Grid handler, ARM fake over HTTPS, Run Command running the apply script in an LbVm, real HAProxy; the fake skips the ~20 s Run Command minimum)',
+    columns: [
+      'workers',
+      'services',
+      'servers',
+      'payload bytes',
+      'delivery',
+      'script bytes',
+      'run commands',
+      'outcome',
+      'event -> applied ms',
+    ],
+    rows,
+    targets: [{ name: '2,000 x 10 reaches the LB', met: met2000, detail: detail2000 }],
+  };
+}
+
+/** Every Azure benchmark table. */
+export async function benchAzure(): Promise<BenchTable[]> {
+  return [await benchBundle(), await benchEventToApplied()];
+}

@@ -1,0 +1,67 @@
+import { describe, expect, it } from 'vitest';
+import { SyncCoalescer } from '../../../adapters/azure/handler.js';
+import type { SyncReport } from '../../../core/sync.js';
+
+function report(n: number): SyncReport {
+  return { generation: n } as unknown as SyncReport;
+}
+
+describe('SyncCoalescer', () => {
+  it('runs one sync at a time and merges triggers that wait into one follow-up', async () => {
+    // Prepare
+    const c = new SyncCoalescer();
+    let running = 0;
+    let maxRunning = 0;
+    let calls = 0;
+    const fn = async (): Promise<SyncReport> => {
+      const n = ++calls;
+      running++;
+      maxRunning = Math.max(maxRunning, running);
+      await new Promise((r) => setTimeout(r, 20));
+      running--;
+      return report(n);
+    };
+
+    // Act
+    const first = c.run({ reason: 'event' }, fn);
+    await new Promise((r) => setTimeout(r, 5));
+    const waiting = [1, 2, 3].map(() => c.run({ reason: 'event' }, fn));
+    const results = await Promise.all([first, ...waiting]);
+
+    // Assess
+    expect(calls).toBe(2);
+    expect(maxRunning).toBe(1);
+    expect(results.map((r) => r.generation)).toEqual([1, 2, 2, 2]);
+  });
+
+  it('does not merge a dry run into a real sync', async () => {
+    // Prepare
+    const c = new SyncCoalescer();
+    let calls = 0;
+    const fn = async (): Promise<SyncReport> => report(++calls);
+
+    // Act
+    await Promise.all([
+      c.run({ reason: 'manual' }, fn),
+      c.run({ reason: 'manual', dryRun: true }, fn),
+    ]);
+
+    // Assess
+    expect(calls).toBe(2);
+  });
+
+  it('keeps going after a failed sync', async () => {
+    // Prepare
+    const c = new SyncCoalescer();
+
+    // Act
+    const failed = c.run({ reason: 'event' }, async () => {
+      throw new Error('boom');
+    });
+    const next = c.run({ reason: 'event', force: true }, async () => report(7));
+
+    // Assess
+    await expect(failed).rejects.toThrow('boom');
+    await expect(next).resolves.toMatchObject({ generation: 7 });
+  });
+});

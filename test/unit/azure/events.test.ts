@@ -1,0 +1,144 @@
+import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  classifyAutoscaleNotification,
+  classifyEventGridEvent,
+  type EventScope,
+} from '../../../adapters/azure/events.js';
+
+const FIXTURES = new URL('../../fixtures/events/azure/', import.meta.url);
+const fixture = (name: string): Record<string, unknown> =>
+  JSON.parse(readFileSync(new URL(name, FIXTURES), 'utf8')) as Record<string, unknown>;
+
+const SCOPE: EventScope = {
+  subscriptionId: '00000000-0000-4000-8000-0000000000a4',
+  scaleSets: [
+    { resourceGroup: 'MC-WEU', name: 'aks-system-vmss', orchestration: 'uniform' },
+    { resourceGroup: 'mc-apps', name: 'aks-apps-flex', orchestration: 'flexible' },
+  ],
+  lbVms: [{ resourceGroup: 'rg-edge', name: 'lb-weu-1' }],
+};
+
+describe('classifyEventGridEvent', () => {
+  it.each([
+    { name: 'vmss-write-success.json', group: 'MC-WEU/aks-system-vmss' },
+    { name: 'vmss-vm-delete-success.json', group: 'MC-WEU/aks-system-vmss' },
+    { name: 'vmss-scale-action-success.json', group: 'MC-WEU/aks-system-vmss' },
+    { name: 'flex-vm-write-success.json', group: 'mc-apps/aks-apps-flex' },
+    { name: 'flex-vm-delete-success.json', group: 'mc-apps/aks-apps-flex' },
+  ])('syncs on $name for group $group', ({ name, group }) => {
+    // Act
+    const verdict = classifyEventGridEvent(fixture(name), SCOPE);
+
+    // Assess
+    expect(verdict).toEqual({ kind: 'sync', group, eventId: fixture(name).id });
+  });
+
+  it.each([
+    { name: 'storage-write-success.json', reason: /not a configured scale set/ },
+    { name: 'vmss-write-failure.json', reason: /ResourceWriteFailure is not handled/ },
+    { name: 'lb-vm-runcommand-action.json', reason: /run command/ },
+  ])('ignores $name', ({ name, reason }) => {
+    // Act
+    const verdict = classifyEventGridEvent(fixture(name), SCOPE);
+
+    // Assess
+    expect(verdict.kind).toBe('ignore');
+    expect(verdict.kind === 'ignore' ? verdict.reason : '').toMatch(reason);
+  });
+
+  it('ignores events about an LB VM even when they are not run commands', () => {
+    // Prepare
+    const e = fixture('lb-vm-runcommand-action.json');
+    e.data = { operationName: 'Microsoft.Compute/virtualMachines/write' };
+
+    // Act
+    const verdict = classifyEventGridEvent(e, SCOPE);
+
+    // Assess
+    expect(verdict).toMatchObject({ kind: 'ignore', reason: 'subject is an LB VM' });
+  });
+
+  it('ignores a scale set of the same name in another subscription', () => {
+    // Prepare
+    const e = fixture('vmss-write-success.json');
+    e.subject = String(e.subject).replace(
+      SCOPE.subscriptionId,
+      '11111111-1111-4111-8111-111111111111',
+    );
+
+    // Act
+    const verdict = classifyEventGridEvent(e, SCOPE);
+
+    // Assess
+    expect(verdict).toMatchObject({ kind: 'ignore' });
+  });
+
+  it('never throws on arbitrary JSON', () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), (v) => {
+        const verdict = classifyEventGridEvent(v, SCOPE);
+        expect(['sync', 'ignore']).toContain(verdict.kind);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('classifyAutoscaleNotification', () => {
+  it('reads a scale out with its capacities', () => {
+    // Act
+    const verdict = classifyAutoscaleNotification(fixture('autoscale-scale-out.json'), SCOPE);
+
+    // Assess
+    expect(verdict).toEqual({
+      kind: 'sync',
+      notification: {
+        operation: 'Scale Out',
+        group: 'MC-WEU/aks-system-vmss',
+        oldCapacity: 2,
+        newCapacity: 4,
+      },
+    });
+  });
+
+  it('ignores a scale set that is not configured', () => {
+    // Prepare
+    const body = fixture('autoscale-scale-in.json');
+    (body.context as Record<string, unknown>).resourceName = 'other';
+
+    // Act
+    const verdict = classifyAutoscaleNotification(body, SCOPE);
+
+    // Assess
+    expect(verdict).toMatchObject({
+      kind: 'ignore',
+      reason: expect.stringContaining('not configured'),
+    });
+  });
+
+  it('drops capacities that are not non-negative integers', () => {
+    // Prepare
+    const body = fixture('autoscale-scale-in.json');
+    Object.assign(body.context as Record<string, unknown>, { oldCapacity: 'x', newCapacity: '-1' });
+
+    // Act
+    const verdict = classifyAutoscaleNotification(body, SCOPE);
+
+    // Assess
+    expect(verdict).toEqual({
+      kind: 'sync',
+      notification: { operation: 'Scale In', group: 'MC-WEU/aks-system-vmss' },
+    });
+  });
+
+  it('never throws on arbitrary JSON', () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), (v) => {
+        expect(['sync', 'ignore']).toContain(classifyAutoscaleNotification(v, SCOPE).kind);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
