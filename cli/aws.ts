@@ -56,7 +56,11 @@ export class AwsCliError extends LbsyncError {
 export async function resyncAws(options: AwsResyncOptions): Promise<unknown> {
   const client = new LambdaClient(options.region !== undefined ? { region: options.region } : {});
   try {
-    const body = { lbsync: 'resync', force: options.force === true, dryRun: options.dryRun === true };
+    const body = {
+      lbsync: 'resync',
+      force: options.force === true,
+      dryRun: options.dryRun === true,
+    };
     let res: InvokeCommandOutput;
     try {
       res = await client.send(
@@ -96,7 +100,9 @@ export async function resyncAws(options: AwsResyncOptions): Promise<unknown> {
 export async function statusAws(spec: Spec): Promise<readonly AwsLbStatus[]> {
   const lb = spec.loadBalancers.aws;
   if (lb === undefined) throw new AwsCliError('the spec has no loadBalancers.aws section');
-  const clients = createAwsClients({ region: spec.workers.aws?.region ?? process.env.AWS_REGION ?? 'us-east-1' });
+  const clients = createAwsClients({
+    region: spec.workers.aws?.region ?? process.env.AWS_REGION ?? 'us-east-1',
+  });
   try {
     const transport = new SsmTransport({
       ssm: clients.ssm,

@@ -1,0 +1,126 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { parseAwsEvent } from '../../../adapters/aws/events.js';
+import { TriggerParseError } from '../../../core/errors.js';
+import { eventFrom, fixture } from '../../fakes/aws/events.js';
+
+const GROUPS = ['workers-a', 'workers-b'];
+
+describe('parseAwsEvent', () => {
+  it.each([
+    { name: 'launch-successful', reason: 'event' },
+    { name: 'launch-unsuccessful', reason: 'event' },
+    { name: 'terminate-successful', reason: 'event' },
+    { name: 'terminate-unsuccessful', reason: 'event' },
+  ])('turns $name into a level-triggered sync of the group', ({ name, reason }) => {
+    const t = parseAwsEvent(fixture(name), GROUPS);
+    expect(t.kind).toBe('sync');
+    if (t.kind !== 'sync') return;
+    expect(t.request).toMatchObject({ reason, group: 'workers-a' });
+    expect(t.request.eventId).toBe(fixture(name).id);
+  });
+
+  it.each([
+    {
+      name: 'launch-lifecycle-action',
+      transition: 'launch',
+      origin: 'EC2',
+      destination: 'AutoScalingGroup',
+    },
+    {
+      name: 'launch-lifecycle-action-from-warm-pool',
+      transition: 'launch',
+      origin: 'WarmPool',
+      destination: 'AutoScalingGroup',
+    },
+    {
+      name: 'terminate-lifecycle-action',
+      transition: 'terminate',
+      origin: 'AutoScalingGroup',
+      destination: 'EC2',
+    },
+    {
+      name: 'terminate-lifecycle-action-to-warm-pool',
+      transition: 'terminate',
+      origin: 'AutoScalingGroup',
+      destination: 'WarmPool',
+    },
+    {
+      name: 'terminate-lifecycle-action-from-warm-pool',
+      transition: 'terminate',
+      origin: 'WarmPool',
+      destination: 'EC2',
+    },
+  ])(
+    'reads $name as a $transition lifecycle action with its token, origin and destination',
+    ({ name, transition, origin, destination }) => {
+      const t = parseAwsEvent(fixture(name), GROUPS);
+      expect(t.kind).toBe('lifecycle');
+      if (t.kind !== 'lifecycle') return;
+      expect(t.request.reason).toBe('lifecycle');
+      expect(t.action).toEqual({
+        transition,
+        group: 'workers-a',
+        hook: transition === 'launch' ? 'lbsync-launch' : 'lbsync-drain',
+        token: '87654321-4321-4321-4321-210987654321',
+        instanceId: 'i-0aaaaaaaaaaaa0001',
+        origin,
+        destination,
+      });
+    },
+  );
+
+  it('turns a scheduled event into a schedule resync', () => {
+    const t = parseAwsEvent(fixture('scheduled'), GROUPS);
+    expect(t).toMatchObject({ kind: 'sync', request: { reason: 'schedule' } });
+  });
+
+  it('accepts the manual resync body directly and as a custom EventBridge event', () => {
+    expect(parseAwsEvent(fixture('manual-direct'), GROUPS)).toMatchObject({
+      kind: 'sync',
+      request: { reason: 'manual', force: false, dryRun: false },
+    });
+    expect(parseAwsEvent(fixture('manual-custom-event'), GROUPS)).toMatchObject({
+      kind: 'sync',
+      request: { reason: 'manual', dryRun: true, eventId: 'a1b2c3d4-0000-4000-8000-00000000000a' },
+    });
+  });
+
+  it('ignores events for groups not in the spec', () => {
+    const t = parseAwsEvent(
+      eventFrom('launch-successful', { AutoScalingGroupName: 'other' }),
+      GROUPS,
+    );
+    expect(t).toMatchObject({ kind: 'ignore', reason: 'group other is not in the spec' });
+  });
+
+  it('ignores unknown events, test notifications and lifecycle events missing fields', () => {
+    expect(parseAwsEvent(fixture('unknown-ec2-state-change'), GROUPS).kind).toBe('ignore');
+    expect(parseAwsEvent(fixture('lifecycle-test-notification'), GROUPS).kind).toBe('ignore');
+    expect(
+      parseAwsEvent(eventFrom('terminate-lifecycle-action', { LifecycleActionToken: '' }), GROUPS)
+        .kind,
+    ).toBe('ignore');
+    expect(
+      parseAwsEvent(eventFrom('launch-successful', { AutoScalingGroupName: 7 }), GROUPS).kind,
+    ).toBe('ignore');
+  });
+
+  it('rejects a manual body with bad option types as a TriggerParseError', () => {
+    expect(() => parseAwsEvent({ lbsync: 'resync', force: 'yes' }, GROUPS)).toThrow(
+      TriggerParseError,
+    );
+  });
+
+  it('never throws on arbitrary JSON other than a malformed manual body', () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), (v) => {
+        const isManualish =
+          typeof v === 'object' && v !== null && (v as Record<string, unknown>).lbsync === 'resync';
+        if (isManualish) return;
+        expect(['sync', 'lifecycle', 'ignore']).toContain(parseAwsEvent(v, GROUPS).kind);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
