@@ -43,6 +43,94 @@ async function sourceFor(spec: Spec, specFile: string, workers?: string): Promis
   return localSourceFromSpec(spec, specFile);
 }
 
+interface ResyncOptions {
+  readonly cloud: 'aws' | 'azure' | 'gcp';
+  readonly function?: string;
+  readonly region?: string;
+  readonly url?: string;
+  readonly key?: string;
+  readonly idToken?: string;
+  readonly force?: boolean;
+  readonly dryRun?: boolean;
+}
+
+/** One LB row of `lbsync status`. */
+interface LbStatusRow {
+  readonly lb: string;
+  readonly generation: number;
+  readonly sha256: string | null;
+  readonly servers: number;
+  readonly error?: string;
+}
+
+function need(value: string | undefined, flag: string, cloud: string): string {
+  if (value === undefined || value === '')
+    throw new CliExitError(`resync --cloud ${cloud} needs ${flag}`, EXIT.usage);
+  return value;
+}
+
+// Each cloud's CLI module is imported only when used, so one command never loads another cloud's SDK.
+async function resync(o: ResyncOptions): Promise<unknown> {
+  const common = { force: o.force === true, dryRun: o.dryRun === true };
+  switch (o.cloud) {
+    case 'aws':
+      return (await import('./aws.js')).resyncAws({
+        function: need(o.function, '--function <name|arn>', 'aws'),
+        ...(o.region !== undefined ? { region: o.region } : {}),
+        ...common,
+      });
+    case 'azure':
+      return (await import('./azure.js')).resyncAzure({
+        url: need(o.url, '--url <function-url>', 'azure'),
+        ...(o.key !== undefined ? { key: o.key } : {}),
+        ...common,
+      });
+    case 'gcp':
+      return (await import('./gcp.js')).resyncGcp({
+        url: need(o.url, '--url <function-url>', 'gcp'),
+        ...(o.idToken !== undefined ? { idToken: o.idToken } : {}),
+        ...common,
+      });
+    default:
+      throw new CliExitError(
+        `resync --cloud ${o.cloud} is not available in this build`,
+        EXIT.usage,
+      );
+  }
+}
+
+async function status(spec: Spec): Promise<readonly LbStatusRow[]> {
+  switch (spec.cloud) {
+    case 'aws':
+      return (await import('./aws.js')).statusAws(spec);
+    case 'azure':
+      return (await import('./azure.js')).statusAzure(spec);
+    case 'gcp':
+      return (await import('./gcp.js')).statusGcp(spec);
+    case 'local': {
+      const transport = (await import('../adapters/local/from-spec.js')).localTransportFromSpec(
+        spec,
+      );
+      const targets = await transport.targets();
+      return Promise.all(
+        targets.map(async (t): Promise<LbStatusRow> => {
+          try {
+            const s = await transport.status(t);
+            return { lb: t.id, generation: s.generation, sha256: s.sha256, servers: s.servers };
+          } catch (e) {
+            return { lb: t.id, generation: 0, sha256: null, servers: 0, error: errorMessage(e) };
+          }
+        }),
+      );
+    }
+    default:
+      throw new CliExitError(
+        `status --cloud ${spec.cloud} is not available in this build`,
+        EXIT.usage,
+      );
+  }
+}
+
 /** Build the `lbsync` command tree; exported for tests. */
 export function buildProgram(out: (s: string) => void = (s) => process.stdout.write(s)): Command {
   const program = new Command('lbsync')
@@ -155,6 +243,65 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
         if (!ok) throw new CliExitError('demo saw failed requests or a failed sync', EXIT.failed);
       },
     );
+
+  program
+    .command('resync')
+    .description('invoke the deployed lbsync function of a cloud and print its per-LB results')
+    .addOption(
+      new Option('--cloud <cloud>', 'which deployment')
+        .choices(['aws', 'azure', 'gcp'])
+        .makeOptionMandatory(),
+    )
+    .option('--function <name|arn>', 'aws: the Lambda function name or ARN')
+    .option('--region <region>', 'aws: its region (default: the SDK chain, AWS_REGION)')
+    .option('--url <url>', 'azure, gcp: the HTTP resync function URL')
+    .option('--key <key>', 'azure: the function key (default: LBSYNC_FUNCTION_KEY)')
+    .option('--id-token <token>', 'gcp: identity token (default: LBSYNC_ID_TOKEN, else from ADC)')
+    .option('--force', 'apply even when a guard refuses')
+    .option('--dry-run', 'resolve, render and plan only')
+    .action(async (o: ResyncOptions) => {
+      const result = await resync(o);
+      out(`${JSON.stringify(result, null, 2)}\n`);
+      if (
+        typeof result === 'object' &&
+        result !== null &&
+        (result as { ok?: unknown }).ok === false
+      ) {
+        throw new CliExitError(
+          'the sync did not succeed on every LB (see results above)',
+          EXIT.failed,
+        );
+      }
+    });
+
+  program
+    .command('status')
+    .description("read each LB's live generation, sha256 and server count")
+    .argument('<spec>', 'path to lbsync.config.yaml')
+    .addOption(
+      new Option('--cloud <cloud>', 'override the spec').choices(['aws', 'azure', 'gcp', 'local']),
+    )
+    .option('--json', 'print JSON')
+    .action(async (specFile: string, o: { cloud?: string; json?: boolean }) => {
+      const spec = await loadSpec(specFile);
+      const rows = await status({ ...spec, cloud: (o.cloud ?? spec.cloud) as Spec['cloud'] });
+      if (o.json) out(`${JSON.stringify(rows, null, 2)}\n`);
+      else {
+        for (const r of rows) {
+          out(
+            r.error !== undefined
+              ? `${r.lb}: error: ${r.error}\n`
+              : `${r.lb}: generation ${r.generation} sha256 ${r.sha256 ?? '-'} servers ${r.servers}\n`,
+          );
+        }
+      }
+      if (rows.some((r) => r.error !== undefined)) {
+        throw new CliExitError(
+          `${rows.filter((r) => r.error !== undefined).length} LB(s) could not be read`,
+          EXIT.failed,
+        );
+      }
+    });
 
   program
     .command('schema')

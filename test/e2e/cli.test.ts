@@ -70,7 +70,7 @@ describe('lbsync CLI', () => {
     );
   });
 
-  it.each(['validate', 'render', 'plan', 'apply', 'demo', 'schema'])(
+  it.each(['validate', 'render', 'plan', 'apply', 'demo', 'schema', 'resync', 'status'])(
     'prints --help for %s',
     async (cmd) => {
       const r = await lbsync(cmd, '--help');
@@ -78,6 +78,16 @@ describe('lbsync CLI', () => {
       expect(r.stdout).toContain(`Usage: lbsync ${cmd}`);
     },
   );
+
+  it.each([
+    ['aws', '--function <name|arn>'],
+    ['azure', '--url <function-url>'],
+    ['gcp', '--url <function-url>'],
+  ])('resync --cloud %s names its missing required flag and exits 2', async (cloud, flag) => {
+    const r = await lbsync('resync', '--cloud', cloud);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(`lbsync: resync --cloud ${cloud} needs ${flag}\n`);
+  });
 
   it('exits 2 on an unknown command', async () => {
     const r = await lbsync('frobnicate');
@@ -145,6 +155,8 @@ describe('lbsync CLI', () => {
       expect(apply.code).toBe(0);
       const report = JSON.parse(apply.stdout) as {
         ok: boolean;
+        generation: number;
+        sha256: string;
         results: { lb: string; outcome: string }[];
       };
       expect(report.ok).toBe(true);
@@ -153,6 +165,15 @@ describe('lbsync CLI', () => {
 
       const again = await lbsync('apply', specFile);
       expect(again.stdout).toContain('lb-a: unchanged');
+      // An unchanged apply still records its newer generation on the LB.
+      const generation = Number(/generation (\d+)/.exec(again.stdout)?.[1]);
+      expect(generation).toBeGreaterThan(report.generation);
+
+      const status = await lbsync('status', specFile, '--json');
+      expect(status.code).toBe(0);
+      expect(JSON.parse(status.stdout)).toEqual([
+        { lb: 'lb-a', generation, sha256: report.sha256, servers: 2 },
+      ]);
     });
 
     it('refuses to empty the LB unless --force, exiting 1 with the guard reason', async () => {
