@@ -1,0 +1,264 @@
+import { TransportError } from '../../core/errors.js';
+import type { Logger } from '../../core/log.js';
+import type { ApplyResult, LbTarget, LiveState } from '../../core/model.js';
+import { type Payload, parseApplyResult } from '../../core/payload.js';
+import type { Transport } from '../../core/ports.js';
+import type { LbApplySpec } from '../../core/spec.js';
+import {
+  type GcpClients,
+  gcpErrorMessage,
+  httpStatusOf,
+  isRetryableStatus,
+  type RetryOptions,
+  withRetries,
+} from './clients.js';
+import { layoutPayload, type MetadataItem, manifestGeneration, mergeMetadata } from './metadata.js';
+
+/** An LB VM: a Compute instance running lbsync-gcp-agent.sh. */
+export interface GcpLbInstance {
+  readonly name: string;
+  readonly zone: string;
+}
+
+/** Options for `MetadataTransport`. */
+export interface MetadataTransportOptions {
+  readonly project: string;
+  readonly instances: readonly GcpLbInstance[];
+  readonly clients: GcpClients;
+  /** Where the apply script acts on the LB (spec `lbApply`); travels in the manifest. */
+  readonly apply: LbApplySpec;
+  /** How long to wait for the agent's result in guest attributes. */
+  readonly agentTimeoutMs?: number;
+  /** How often to read the guest attributes while waiting. */
+  readonly pollMs?: number;
+  /** setMetadata tries when the fingerprint is stale (412). */
+  readonly fingerprintAttempts?: number;
+  readonly retry?: RetryOptions;
+  /** Chunk size (bytes); at most 256 KiB. */
+  readonly chunkBytes?: number;
+  readonly logger?: Logger;
+}
+
+/** Guest attribute namespace/keys the agent writes. */
+export const GUEST_RESULT = 'lbsync/result';
+/** The live state the agent publishes after every apply and at start. */
+export const GUEST_STATUS = 'lbsync/status';
+
+/**
+ * Carries a payload to an LB VM through its instance metadata: setMetadata
+ * with the current fingerprint (412: re-read and retry), wait for the zone
+ * operation, then wait up to `agentTimeoutMs` for the agent's result line in
+ * the VM's guest attributes. The payload stays in metadata, so an agent that
+ * is down applies it when it comes back; a timeout is reported, not retried.
+ */
+export class MetadataTransport implements Transport {
+  private readonly retry: RetryOptions;
+
+  public constructor(private readonly o: MetadataTransportOptions) {
+    this.retry = o.retry ?? { attempts: 4, baseMs: 250 };
+  }
+
+  /** The configured LB instances. */
+  public async targets(): Promise<readonly LbTarget[]> {
+    return this.o.instances.map((i) => ({ id: i.name }));
+  }
+
+  /** What the agent last published (`lbsync/status`); a fresh VM reports nothing applied. */
+  public async status(target: LbTarget): Promise<LiveState> {
+    const raw = await this.guestAttribute(this.instance(target), GUEST_STATUS);
+    if (raw === null) return { generation: 0, sha256: null, servers: 0 };
+    try {
+      const r = parseApplyResult(raw);
+      return { generation: r.generation, sha256: r.sha256, servers: r.servers };
+    } catch {
+      return { generation: 0, sha256: null, servers: 0 };
+    }
+  }
+
+  /** Write the payload to metadata and wait for the agent's result. */
+  public async apply(target: LbTarget, payload: Payload): Promise<ApplyResult> {
+    const lb = this.instance(target);
+    const started = Date.now();
+    const layout = layoutPayload(payload, this.o.apply, this.o.chunkBytes);
+    const written = await this.writeMetadata(lb, layout, payload.generation);
+    if ('supersededBy' in written) {
+      // A newer sync already put its payload there: writing ours would go backwards.
+      return {
+        result: 'stale',
+        generation: payload.generation,
+        sha256: payload.sha256,
+        servers: payload.servers,
+        ms: 0,
+        message: `metadata already holds generation ${written.supersededBy}`,
+      };
+    }
+    await this.waitOperation(lb, written.operation, started);
+    this.o.logger?.debug(
+      { stage: 'push', lb: lb.name, chunks: layout.chunks, bytes: layout.bytes },
+      'metadata written; waiting for the agent',
+    );
+    return this.waitForResult(lb, payload.generation, started);
+  }
+
+  private instance(target: LbTarget): GcpLbInstance {
+    const i = this.o.instances.find((x) => x.name === target.id);
+    if (i === undefined) {
+      throw new TransportError(`unknown LB instance ${target.id}`, { retryable: false });
+    }
+    return i;
+  }
+
+  private async writeMetadata(
+    lb: GcpLbInstance,
+    layout: ReturnType<typeof layoutPayload>,
+    generation: number,
+  ): Promise<{ readonly operation: string } | { readonly supersededBy: number }> {
+    const attempts = this.o.fingerprintAttempts ?? 5;
+    const ref = { project: this.o.project, zone: lb.zone, instance: lb.name };
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const [inst] = await withRetries(() => this.o.clients.instances.get(ref), this.retry);
+        const current: MetadataItem[] = (inst.metadata?.items ?? []).map((it) => ({
+          key: it.key ?? '',
+          value: it.value ?? '',
+        }));
+        // Read-check-write under the fingerprint: never replace a newer generation.
+        const live = manifestGeneration(current);
+        if (live >= generation) return { supersededBy: live };
+        const items = mergeMetadata(lb.name, current, layout);
+        const [op] = await withRetries(
+          () =>
+            this.o.clients.instances.setMetadata({
+              ...ref,
+              metadataResource: {
+                fingerprint: inst.metadata?.fingerprint ?? '',
+                items: [...items],
+              },
+            }),
+          this.retry,
+        );
+        const latest = op.latestResponse as { name?: string; status?: unknown } | undefined;
+        // Already DONE (the usual case for metadata): no need to wait on it.
+        return { operation: String(latest?.status) === 'DONE' ? '' : (latest?.name ?? '') };
+      } catch (err) {
+        if (err instanceof TransportError) throw err;
+        const status = httpStatusOf(err);
+        // 412: someone changed the metadata since we read the fingerprint; read again.
+        if (status === 412 && attempt < attempts) {
+          this.o.logger?.warn(
+            { stage: 'push', lb: lb.name, attempt },
+            'stale metadata fingerprint; retrying',
+          );
+          continue;
+        }
+        throw new TransportError(
+          `setMetadata on ${lb.name} failed${status ? ` (HTTP ${status})` : ''}${status === 412 ? ` after ${attempts} attempts` : ''}: ${gcpErrorMessage(err)}`,
+          { cause: err, retryable: status === 412 || isRetryableStatus(status) },
+        );
+      }
+    }
+  }
+
+  private async waitOperation(lb: GcpLbInstance, name: string, started: number): Promise<void> {
+    if (name === '') return;
+    const deadline = started + (this.o.agentTimeoutMs ?? 120_000);
+    // zoneOperations.wait returns when the operation is DONE or after ~2 min.
+    for (let i = 0; i < 100 && Date.now() < deadline; i++) {
+      let op: {
+        status?: unknown;
+        error?: { errors?: { message?: string | null }[] | null } | null;
+      };
+      try {
+        [op] = await withRetries(
+          () =>
+            this.o.clients.zoneOperations.wait({
+              project: this.o.project,
+              zone: lb.zone,
+              operation: name,
+            }),
+          this.retry,
+        );
+      } catch (err) {
+        const status = httpStatusOf(err);
+        throw new TransportError(
+          `waiting for ${name} on ${lb.name} failed: ${gcpErrorMessage(err)}`,
+          { cause: err, retryable: isRetryableStatus(status) },
+        );
+      }
+      if (String(op.status) === 'DONE') {
+        const errors = op.error?.errors ?? [];
+        if (errors.length > 0) {
+          throw new TransportError(
+            `setMetadata on ${lb.name} failed: ${errors.map((e) => e.message).join('; ')}`,
+            { retryable: true },
+          );
+        }
+        return;
+      }
+    }
+    throw new TransportError(`setMetadata operation ${name} on ${lb.name} did not finish in time`, {
+      retryable: true,
+    });
+  }
+
+  private async waitForResult(
+    lb: GcpLbInstance,
+    generation: number,
+    started: number,
+  ): Promise<ApplyResult> {
+    const timeout = this.o.agentTimeoutMs ?? 120_000;
+    const poll = this.o.pollMs ?? 1000;
+    const deadline = started + timeout;
+    let last: ApplyResult | null = null;
+    for (let i = 0; i < 100_000; i++) {
+      const raw = await this.guestAttribute(lb, GUEST_RESULT).catch(() => null);
+      if (raw !== null) {
+        try {
+          last = parseApplyResult(raw);
+        } catch {
+          last = null;
+        }
+        if (last !== null && last.generation === generation) return last;
+        if (last !== null && last.generation > generation) {
+          // A newer push landed before the agent read ours; the newer one wins.
+          return {
+            ...last,
+            result: 'stale',
+            message: `superseded by generation ${last.generation} (${last.result})`,
+          };
+        }
+      }
+      if (Date.now() + poll > deadline) break;
+      await new Promise((r) => setTimeout(r, poll));
+    }
+    throw new TransportError(
+      `the agent on ${lb.name} did not report generation ${generation} within ${Math.round(timeout / 1000)}s` +
+        ` (last result: ${last === null ? 'none' : `${last.result} of generation ${last.generation}`});` +
+        ' the payload stays in metadata and the agent applies it when it runs',
+      { retryable: false },
+    );
+  }
+
+  private async guestAttribute(lb: GcpLbInstance, key: string): Promise<string | null> {
+    try {
+      const [ga] = await withRetries(
+        () =>
+          this.o.clients.instances.getGuestAttributes({
+            project: this.o.project,
+            zone: lb.zone,
+            instance: lb.name,
+            variableKey: key,
+          }),
+        this.retry,
+      );
+      return ga.variableValue ?? null;
+    } catch (err) {
+      const status = httpStatusOf(err);
+      if (status === 404) return null;
+      throw new TransportError(
+        `reading guest attribute ${key} of ${lb.name} failed: ${gcpErrorMessage(err)}`,
+        { cause: err, retryable: isRetryableStatus(status) },
+      );
+    }
+  }
+}

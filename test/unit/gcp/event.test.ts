@@ -1,0 +1,100 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { decideAuditLogEvent } from '../../../adapters/gcp/event.js';
+import { validateSpec } from '../../../core/spec.js';
+
+const DIR = join(import.meta.dirname, '../../fixtures/events/gcp');
+const load = (name: string): Record<string, unknown> =>
+  JSON.parse(readFileSync(join(DIR, name), 'utf8')) as Record<string, unknown>;
+
+const spec = validateSpec({
+  name: 'gcp-unit',
+  cloud: 'gcp',
+  workers: {
+    gcp: {
+      project: 'lbsync-demo',
+      groups: [
+        { name: 'web-a', zone: 'europe-west1-b' },
+        { name: 'web-r', region: 'europe-west1' },
+      ],
+    },
+  },
+  loadBalancers: { gcp: { instances: [{ name: 'lb-1', zone: 'europe-west1-b' }] } },
+  services: [{ name: 'http', bind: ':80', nodePort: 30080 }],
+});
+
+describe('decideAuditLogEvent', () => {
+  it.each([
+    { name: 'instance-insert-first.json', group: 'web-a' },
+    { name: 'instance-insert-last.json', group: 'web-a' },
+    { name: 'instance-delete-last.json', group: 'web-r' },
+    { name: 'mig-resize.json', group: 'web-a' },
+    { name: 'regional-mig-recreate.json', group: 'web-r' },
+  ])('resyncs on $name, naming group $group', ({ name, group }) => {
+    const d = decideAuditLogEvent(load(name), spec);
+    expect(d).toMatchObject({ action: 'sync', request: { reason: 'event', group } });
+  });
+
+  it('carries the CloudEvent id for log correlation', () => {
+    const d = decideAuditLogEvent(load('mig-resize.json'), spec);
+    expect(d.action === 'sync' && d.request.eventId).toBe('lbsync-demo-1003');
+  });
+
+  it.each([
+    { name: 'instance-insert-other-zone.json', reason: /zone us-central1-a has no configured MIG/ },
+    { name: 'mig-resize-unconfigured.json', reason: /batch-jobs is not configured/ },
+    { name: 'instance-set-metadata.json', reason: /does not change MIG membership/ },
+    { name: 'other-project-insert.json', reason: /project someone-else is not ours/ },
+  ])('ignores $name', ({ name, reason }) => {
+    const d = decideAuditLogEvent(load(name), spec);
+    expect(d.action).toBe('ignore');
+    expect(d.action === 'ignore' && d.reason).toMatch(reason);
+  });
+
+  it('ignores events that are not audit logs, or not from Compute Engine', () => {
+    const e = load('mig-resize.json');
+    expect(
+      decideAuditLogEvent({ ...e, type: 'google.cloud.pubsub.topic.v1.messagePublished' }, spec),
+    ).toMatchObject({ action: 'ignore' });
+    const data = e.data as { protoPayload: Record<string, unknown> };
+    const storage = {
+      ...e,
+      data: {
+        ...data,
+        protoPayload: { ...data.protoPayload, serviceName: 'storage.googleapis.com' },
+      },
+    };
+    expect(decideAuditLogEvent(storage, spec)).toMatchObject({ action: 'ignore' });
+  });
+
+  it('has a fixture for every case it documents', () => {
+    expect(readdirSync(DIR).filter((f) => f.endsWith('.json'))).toHaveLength(9);
+  });
+
+  it('never throws on arbitrary input', () => {
+    fc.assert(
+      fc.property(fc.anything(), fc.anything(), (type, data) => {
+        const d = decideAuditLogEvent({ type: type as string, data }, spec);
+        expect(['sync', 'ignore']).toContain(d.action);
+      }),
+      { numRuns: 300 },
+    );
+    fc.assert(
+      fc.property(fc.string(), fc.string(), (methodName, resourceName) => {
+        const d = decideAuditLogEvent(
+          {
+            type: 'google.cloud.audit.log.v1.written',
+            data: {
+              protoPayload: { serviceName: 'compute.googleapis.com', methodName, resourceName },
+            },
+          },
+          spec,
+        );
+        expect(['sync', 'ignore']).toContain(d.action);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
