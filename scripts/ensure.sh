@@ -11,9 +11,13 @@ major=$(node -p 'process.versions.node.split(".")[0]')
 [ "$major" -ge 20 ] || fail "Node.js >= 20 is required, found $(node --version)"
 
 # npm packages: install when missing or when the lock file changed since.
+# `npm install`, not `npm ci`: the registry these machines reach lacks some
+# other-platform optional packages (biome's darwin/win32/musl binaries), which
+# npm leaves out of the lock file and `npm ci` then refuses as out of sync.
+# `npm install` still installs exactly the locked versions.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "lbsync setup: installing npm packages (npm ci)" >&2
-  npm ci --no-audit --no-fund >&2 || fail "npm ci failed (is the npm registry reachable?)"
+  echo "lbsync setup: installing npm packages (npm install)" >&2
+  npm install --no-audit --no-fund >&2 || fail "npm install failed (is the npm registry reachable?)"
 fi
 
 # System tools: haproxy (the LB), socat (master socket), curl (staged payloads),

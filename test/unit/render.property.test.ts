@@ -1,11 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { parseManualRequest } from '../../core/entry.js';
+import { LbsyncError } from '../../core/errors.js';
 import type { Worker } from '../../core/model.js';
 import { parseApplyResult } from '../../core/payload.js';
 import { loadTemplate, renderConfig } from '../../core/render.js';
 import { type Spec, validateSpec } from '../../core/spec.js';
-import { parseManualRequest } from '../../core/entry.js';
-import { LbsyncError } from '../../core/errors.js';
 import { haproxyCheck } from '../helpers/haproxy-check.js';
 
 /** Random valid specs: 1..20 services, any profile, random tuning and health settings. */
@@ -23,7 +23,9 @@ const specArb: fc.Arbitrary<Spec> = fc
     ),
     health: fc.record({ enabled: fc.boolean(), port: fc.integer({ min: 1, max: 65535 }) }),
     maxconn: fc.option(fc.integer({ min: 1, max: 1_000_000 }), { nil: undefined }),
-    balance: fc.option(fc.constantFrom('roundrobin', 'leastconn', 'source', 'first'), { nil: undefined }),
+    balance: fc.option(fc.constantFrom('roundrobin', 'leastconn', 'source', 'first'), {
+      nil: undefined,
+    }),
     stats: fc.boolean(),
     drain: fc.integer({ min: 0, max: 600 }),
   })
@@ -32,7 +34,11 @@ const specArb: fc.Arbitrary<Spec> = fc
       name: 'prop',
       cloud: 'local',
       workers: { local: { static: [] } },
-      loadBalancers: { local: [{ name: 'lb', configPath: '/etc/haproxy/haproxy.cfg', stateDir: '/var/lib/lbsync' }] },
+      loadBalancers: {
+        local: [
+          { name: 'lb', configPath: '/etc/haproxy/haproxy.cfg', stateDir: '/var/lib/lbsync' },
+        ],
+      },
       profile: r.profile,
       services: r.services.map((s, i) => ({
         name: `svc-${i}`,
@@ -42,7 +48,10 @@ const specArb: fc.Arbitrary<Spec> = fc
         proxyProtocol: s.proxyProtocol,
       })),
       healthCheck: { enabled: r.health.enabled, port: r.health.port },
-      tuning: { ...(r.maxconn ? { maxconn: r.maxconn } : {}), ...(r.balance ? { balance: r.balance } : {}) },
+      tuning: {
+        ...(r.maxconn ? { maxconn: r.maxconn } : {}),
+        ...(r.balance ? { balance: r.balance } : {}),
+      },
       ...(r.stats ? { stats: { bind: '127.0.0.1:65100' } } : {}),
       drain: { seconds: r.drain },
       runtimeSocket: null,
@@ -63,7 +72,9 @@ const workersArb: fc.Arbitrary<Worker[]> = fc
       const v6 = v6every > 0 && i % v6every === 0;
       return {
         id: `i-${k.toString(16).padStart(17, '0')}`,
-        address: v6 ? `fd00::${(k % 65535).toString(16)}` : `10.${(k >> 16) & 255}.${(k >> 8) & 255}.${k & 255}`,
+        address: v6
+          ? `fd00::${(k % 65535).toString(16)}`
+          : `10.${(k >> 16) & 255}.${(k >> 8) & 255}.${k & 255}`,
         state: drainEvery > 0 && i % drainEvery === 1 ? 'draining' : 'serving',
       } satisfies Worker;
     }),
@@ -96,13 +107,19 @@ describe('renderConfig (property)', () => {
 describe('parsers (property)', () => {
   it('parseApplyResult never throws anything but an LbsyncError on arbitrary output', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.string(), fc.json().map((j) => `noise\n${j}\n`)), (out) => {
-        try {
-          parseApplyResult(out);
-        } catch (e) {
-          expect(e).toBeInstanceOf(LbsyncError);
-        }
-      }),
+      fc.property(
+        fc.oneof(
+          fc.string(),
+          fc.json().map((j) => `noise\n${j}\n`),
+        ),
+        (out) => {
+          try {
+            parseApplyResult(out);
+          } catch (e) {
+            expect(e).toBeInstanceOf(LbsyncError);
+          }
+        },
+      ),
     );
   });
 
