@@ -1,30 +1,71 @@
-// npm run build: bundle each functions/<cloud>.ts with only its own cloud's SDKs.
-// Output: dist/<cloud>/index.mjs (+ .map, meta.json), and dist/templates/ because
-// core resolves templates as ../templates/ relative to the bundle.
+// npm run build: bundle each functions/<cloud>.ts with only its own cloud's SDKs,
+// then lay out the deployment package each platform runs.
+//
+//   dist/<cloud>/index.mjs (+ .map, meta.json)  the bundle and esbuild's metafile
+//   dist/templates/                             core resolves ../templates/ from the bundle
+//   dist/package/<cloud>/                       the archive root the stacks upload:
+//       <cloud>/index.mjs(.map), templates/, and what the platform needs:
+//       aws    nothing more; handler "aws/index.handler" (Node 22 Lambda runtime)
+//       azure  host.json (extension bundle for the Event Grid trigger) and a
+//              package.json whose "main" is azure/index.mjs (v4 programming model)
+//       gcp    a package.json whose "main" is gcp/index.mjs and which depends on
+//              @google-cloud/functions-framework: the buildpack's launcher looks the
+//              entry point up in *its* framework registry, so the bundle must not
+//              carry a private copy (it is external and installed by the build)
+//   dist/cloud-init/<cloud>.yaml                LB VM user data (templates/cloud-init)
+//
+// The stacks hand dist/package/<cloud> to Pulumi as a FileArchive, which zips the
+// directory at deploy time: no zip tool is needed and the zip is reproducible.
 import {
   cpSync,
   existsSync,
   mkdirSync,
   readdirSync,
+  readFileSync,
   rmSync,
-  statSync,
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { build } from 'esbuild';
+import { build, type Metafile } from 'esbuild';
+import { renderCloudInit } from '../stacks/cloud-init.js';
 
 const root = join(import.meta.dirname, '..');
 const dist = join(root, 'dist');
-const only = process.argv.slice(2);
 
-/** Bundle one function entry; returns the output size in bytes. */
-export async function buildFunction(cloud: string, outRoot = dist): Promise<number> {
-  const outfile = join(outRoot, cloud, 'index.mjs');
+/** Modules the platform provides at runtime, per cloud; they stay out of the bundle. */
+export const PLATFORM_EXTERNALS: Readonly<Record<string, readonly string[]>> = {
+  aws: [],
+  // Injected by the Azure Functions Node worker; @azure/functions requires it lazily.
+  azure: ['@azure/functions-core'],
+  // Installed from the package's dependencies; see the header comment.
+  gcp: ['@google-cloud/functions-framework'],
+};
+
+/** What one bundle build produced. */
+export interface BuiltFunction {
+  readonly cloud: string;
+  readonly bytes: number;
+  readonly metafile: Metafile;
+}
+
+/**
+ * Bundle one function entry into `<outRoot>/<cloud>/index.mjs` plus chunks.
+ * Splitting keeps cold start close to importing the bare SDK clients: the
+ * functions import the pipeline (zod, yaml, handlebars, pino) dynamically, so
+ * it lands in a chunk loaded on the first invocation, not at import time.
+ */
+export async function buildFunction(cloud: string, outRoot = dist): Promise<BuiltFunction> {
+  const outdir = join(outRoot, cloud);
   const result = await build({
-    entryPoints: [join(root, 'functions', `${cloud}.ts`)],
-    outfile,
+    entryPoints: { index: join(root, 'functions', `${cloud}.ts`) },
+    outdir,
+    splitting: true,
+    chunkNames: 'chunk-[hash]',
+    outExtension: { '.js': '.mjs' },
     bundle: true,
     platform: 'node',
+    // Every platform runs Node 22; node20 keeps the bundle loadable on the
+    // project's Node 20 machines (tests import it).
     target: 'node20',
     format: 'esm',
     minify: true,
@@ -32,31 +73,136 @@ export async function buildFunction(cloud: string, outRoot = dist): Promise<numb
     treeShaking: true,
     metafile: true,
     legalComments: 'none',
-    // Bundled CommonJS dependencies still call require(); give ESM output one.
+    external: [...(PLATFORM_EXTERNALS[cloud] ?? [])],
+    // Bundled CommonJS dependencies still call require() and read __dirname /
+    // __filename (google-gax does at import time); ESM output has none of
+    // them, so the banner provides them and `define` points the free
+    // identifiers there (a plain `const __dirname` could clash with a bundled
+    // module's own declaration).
     banner: {
-      js: "import { createRequire as __lbsyncCreateRequire } from 'node:module'; const require = __lbsyncCreateRequire(import.meta.url);",
+      js: [
+        "import { createRequire as __lbsyncCreateRequire } from 'node:module';",
+        "import { fileURLToPath as __lbsyncFileURLToPath } from 'node:url';",
+        'const require = __lbsyncCreateRequire(import.meta.url);',
+        'const __lbsyncFilename = __lbsyncFileURLToPath(import.meta.url);',
+        "const __lbsyncDirname = __lbsyncFileURLToPath(new URL('.', import.meta.url));",
+      ].join(' '),
     },
+    define: { __dirname: '__lbsyncDirname', __filename: '__lbsyncFilename' },
     logLevel: 'warning',
   });
   writeFileSync(join(outRoot, cloud, 'meta.json'), JSON.stringify(result.metafile));
   writeFileSync(join(outRoot, cloud, 'package.json'), '{"type":"module"}\n');
-  return statSync(outfile).size;
+  const bytes = Object.entries(result.metafile.outputs)
+    .filter(([file]) => file.endsWith('.mjs'))
+    .reduce((sum, [, o]) => sum + o.bytes, 0);
+  return { cloud, bytes, metafile: result.metafile };
+}
+
+function installedVersion(pkg: string): string {
+  const text = readFileSync(join(root, 'node_modules', pkg, 'package.json'), 'utf8');
+  return (JSON.parse(text) as { version: string }).version;
+}
+
+/** The platform files at the root of a cloud's package. */
+export function platformFiles(cloud: string): Readonly<Record<string, string>> {
+  const json = (v: unknown): string => `${JSON.stringify(v, null, 2)}\n`;
+  switch (cloud) {
+    case 'azure':
+      return {
+        'host.json': json({
+          version: '2.0',
+          extensionBundle: {
+            id: 'Microsoft.Azure.Functions.ExtensionBundle',
+            version: '[4.*, 5.0.0)',
+          },
+          functionTimeout: '00:10:00',
+          logging: { logLevel: { default: 'Information' } },
+        }),
+        'package.json': json({
+          name: 'lbsync-azure',
+          private: true,
+          type: 'module',
+          main: 'azure/index.mjs',
+        }),
+      };
+    case 'gcp':
+      return {
+        'package.json': json({
+          name: 'lbsync-gcp',
+          private: true,
+          type: 'module',
+          main: 'gcp/index.mjs',
+          engines: { node: '>=20' },
+          dependencies: {
+            '@google-cloud/functions-framework': installedVersion(
+              '@google-cloud/functions-framework',
+            ),
+          },
+        }),
+      };
+    default:
+      return {};
+  }
+}
+
+/** Lay out `<outRoot>/package/<cloud>/` from the bundle and templates; returns its path. */
+export function packageFunction(cloud: string, outRoot = dist): string {
+  const dir = join(outRoot, 'package', cloud);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(join(dir, cloud), { recursive: true });
+  for (const f of readdirSync(join(outRoot, cloud))) {
+    if (f.endsWith('.mjs') || f.endsWith('.mjs.map'))
+      cpSync(join(outRoot, cloud, f), join(dir, cloud, f));
+  }
+  // Only the runtime templates: cloud-init belongs on the LB VMs, not in the function.
+  cpSync(join(root, 'templates'), join(dir, 'templates'), {
+    recursive: true,
+    filter: (src) => !src.includes(`${join('templates', 'cloud-init')}`),
+  });
+  for (const [name, text] of Object.entries(platformFiles(cloud))) {
+    writeFileSync(join(dir, name), text);
+  }
+  return dir;
+}
+
+/** The clouds with a functions/<cloud>.ts entry. */
+export function functionClouds(): readonly string[] {
+  return existsSync(join(root, 'functions'))
+    ? readdirSync(join(root, 'functions'))
+        .filter((f) => f.endsWith('.ts'))
+        .map((f) => f.slice(0, -3))
+        .sort()
+    : [];
+}
+
+/** Build everything into `outRoot` (default dist/): bundles, packages, cloud-init. */
+export async function buildAll(
+  outRoot = dist,
+  clouds: readonly string[] = functionClouds(),
+): Promise<readonly BuiltFunction[]> {
+  rmSync(outRoot, { recursive: true, force: true });
+  mkdirSync(join(outRoot, 'cloud-init'), { recursive: true });
+  cpSync(join(root, 'templates'), join(outRoot, 'templates'), { recursive: true });
+  const built = await Promise.all(clouds.map((c) => buildFunction(c, outRoot)));
+  for (const c of clouds) {
+    packageFunction(c, outRoot);
+    if (c === 'aws' || c === 'azure' || c === 'gcp') {
+      writeFileSync(join(outRoot, 'cloud-init', `${c}.yaml`), renderCloudInit(c));
+    }
+  }
+  return built;
 }
 
 const isMain = process.argv[1] !== undefined && import.meta.filename === process.argv[1];
 if (isMain) {
-  const clouds = existsSync(join(root, 'functions'))
-    ? readdirSync(join(root, 'functions'))
-        .filter((f) => f.endsWith('.ts'))
-        .map((f) => f.slice(0, -3))
-        .filter((c) => only.length === 0 || only.includes(c))
-    : [];
-  rmSync(dist, { recursive: true, force: true });
-  mkdirSync(dist, { recursive: true });
-  cpSync(join(root, 'templates'), join(dist, 'templates'), { recursive: true });
-  for (const cloud of clouds) {
-    const size = await buildFunction(cloud);
-    console.log(`dist/${cloud}/index.mjs  ${(size / 1024).toFixed(0)} KiB`);
+  const only = process.argv.slice(2);
+  const clouds = functionClouds().filter((c) => only.length === 0 || only.includes(c));
+  const built = await buildAll(dist, clouds);
+  for (const b of built) {
+    console.log(
+      `dist/${b.cloud}/index.mjs (+chunks)  ${(b.bytes / 1024).toFixed(0)} KiB  -> dist/package/${b.cloud}/`,
+    );
   }
   if (clouds.length === 0) console.log('no functions/*.ts to build');
 }

@@ -1,0 +1,461 @@
+import type * as AwsNamespace from '@pulumi/aws';
+import type { Spec } from '../core/spec.js';
+import {
+  assertDeployable,
+  assertPackage,
+  functionEnvironment,
+  type PulumiNs,
+  StackConfigError,
+  type StackResource,
+  type StackResult,
+} from './shared.js';
+
+/*
+ * AWS: one Lambda (Node 22, arm64) fed by an EventBridge rule on the default
+ * bus (only the spec's Auto Scaling groups, only the detail-types
+ * adapters/aws/events.ts acts on) and a schedule; retries and a dead-letter
+ * queue on both the rule targets and Lambda's async invocations; optional
+ * terminate lifecycle hooks so the function drains an instance before it
+ * goes; and an inline IAM policy with no wildcard action, scoped to the
+ * spec's LB instances, groups, report bus and staging prefix.
+ *
+ * Raw @pulumi/aws resources rather than sst.aws.Function: SST components
+ * call back into the SST CLI, so they cannot be rendered under Pulumi mocks
+ * and the stack could not be tested offline.
+ */
+
+/** The `@pulumi/aws` namespace (SST's global `aws`). */
+export type AwsNs = typeof AwsNamespace;
+
+/** Lambda handler: `aws/index.mjs` in the package, export `handler` (functions/aws.ts). */
+export const AWS_HANDLER = 'aws/index.handler';
+
+/** The Auto Scaling detail-types the handler acts on (adapters/aws/events.ts). */
+export const AWS_DETAIL_TYPES: readonly string[] = [
+  'EC2 Instance Launch Successful',
+  'EC2 Instance Launch Unsuccessful',
+  'EC2 Instance Terminate Successful',
+  'EC2 Instance Terminate Unsuccessful',
+  'EC2 Instance-launch Lifecycle Action',
+  'EC2 Instance-terminate Lifecycle Action',
+];
+
+/** Deployment choices that are not part of the spec (they do not change what is synced). */
+export interface AwsStackOptions {
+  /** EventBridge schedule for the periodic resync; default `rate(5 minutes)`. */
+  readonly schedule?: string;
+  /**
+   * Concurrent executions reserved for the function; default 1, so syncs run
+   * one at a time (excess async events are throttled and retried by Lambda
+   * for up to 6 h, and a later sync sees the latest state anyway).
+   */
+  readonly reservedConcurrency?: number;
+  /**
+   * Create a terminate lifecycle hook on every spec group, so a leaving
+   * worker is drained first (`drain.seconds`); default false. With an
+   * existing hook of your own, leave this off: the function completes any
+   * hook whose event it receives.
+   */
+  readonly lifecycleHooks?: boolean;
+  /** Heartbeat timeout of the created hooks in seconds; default max(120, drain + 60). */
+  readonly hookHeartbeatSeconds?: number;
+  /** Days to keep the function's logs; default 30. */
+  readonly logRetentionDays?: number;
+}
+
+/** Arguments of {@link awsStack}. */
+export interface AwsStackArgs {
+  readonly pulumi: PulumiNs;
+  readonly aws: AwsNs;
+  readonly spec: Spec;
+  /** dist/package/aws from `npm run build`. */
+  readonly packageDir: string;
+  readonly options?: AwsStackOptions;
+}
+
+/** How long one invocation may run: a drain plus one Run Command round, capped by Lambda. */
+export function awsFunctionTimeoutSeconds(spec: Spec): number {
+  const command = spec.loadBalancers.aws?.commandTimeoutSeconds ?? 120;
+  return Math.min(900, spec.drain.seconds + command + 60);
+}
+
+/** The EventBridge pattern for the spec's groups. */
+export function awsEventPattern(groups: readonly string[]): Record<string, unknown> {
+  return {
+    source: ['aws.autoscaling'],
+    'detail-type': [...AWS_DETAIL_TYPES],
+    detail: { AutoScalingGroupName: [...groups] },
+  };
+}
+
+/** ARN of an event bus given by name or ARN. */
+function busArn(bus: string, partition: string, region: string, account: string): string {
+  return bus.startsWith('arn:')
+    ? bus
+    : `arn:${partition}:events:${region}:${account}:event-bus/${bus}`;
+}
+
+/** Deploy lbsync's AWS path for a validated spec. */
+export function awsStack(args: AwsStackArgs): StackResult {
+  const { pulumi, aws, spec, packageDir } = args;
+  const o = args.options ?? {};
+  assertDeployable(spec, 'aws');
+  assertPackage(packageDir, 'aws');
+  const workers = spec.workers.aws;
+  const lb = spec.loadBalancers.aws;
+  if (workers === undefined || lb === undefined) {
+    throw new StackConfigError('workers.aws and loadBalancers.aws are required');
+  }
+  const reserved = o.reservedConcurrency ?? 1;
+  if (!Number.isInteger(reserved) || reserved < 1) {
+    throw new StackConfigError('options.reservedConcurrency must be a positive integer');
+  }
+  const region = workers.region;
+  const name = `lbsync-${spec.name}`;
+  if (name.length > 56) {
+    // IAM role and Lambda names stop at 64 characters, with suffixes.
+    throw new StackConfigError('name: at most 49 characters for an AWS deployment');
+  }
+  const resources: StackResource[] = [];
+  const keep = <T extends StackResource>(r: T): T => {
+    resources.push(r);
+    return r;
+  };
+
+  // An explicit provider pins every resource to the spec's region, whatever
+  // region the deployer's environment defaults to (the ARNs below assume it).
+  const provider = keep(
+    new aws.Provider(`${name}-provider`, { region: region as AwsNamespace.Region }),
+  );
+  const inRegion = { provider };
+  const identity = aws.getCallerIdentityOutput({}, inRegion);
+  const partition = aws.getPartitionOutput({}, inRegion);
+  const arnParts = pulumi.all([partition.partition, identity.accountId]);
+
+  const logGroup = keep(
+    new aws.cloudwatch.LogGroup(
+      `${name}-logs`,
+      {
+        name: `/aws/lambda/${name}`,
+        retentionInDays: o.logRetentionDays ?? 30,
+      },
+      inRegion,
+    ),
+  );
+
+  // Events EventBridge could not deliver and async invocations that failed
+  // every retry land here; the schedule heals the LBs meanwhile.
+  const dlq = keep(
+    new aws.sqs.Queue(
+      `${name}-dlq`,
+      {
+        name: `${name}-dlq`,
+        messageRetentionSeconds: 14 * 24 * 3600,
+        sqsManagedSseEnabled: true,
+      },
+      inRegion,
+    ),
+  );
+
+  const role = keep(
+    new aws.iam.Role(
+      `${name}-role`,
+      {
+        name: `${name}-fn`,
+        assumeRolePolicy: JSON.stringify({
+          Version: '2012-10-17',
+          Statement: [
+            {
+              Effect: 'Allow',
+              Principal: { Service: 'lambda.amazonaws.com' },
+              Action: 'sts:AssumeRole',
+            },
+          ],
+        }),
+      },
+      inRegion,
+    ),
+  );
+
+  const policy = pulumi
+    .all([arnParts, logGroup.arn, dlq.arn])
+    .apply(([[part, account], logArn, dlqArn]) =>
+      JSON.stringify(awsFunctionPolicy({ spec, partition: part, region, account, logArn, dlqArn })),
+    );
+  const rolePolicy = keep(
+    new aws.iam.RolePolicy(`${name}-policy`, { role: role.id, name: 'lbsync', policy }, inRegion),
+  );
+
+  const fn = keep(
+    new aws.lambda.Function(
+      `${name}-fn`,
+      {
+        name,
+        description: `lbsync ${spec.name}: HAProxy LBs follow Auto Scaling groups`,
+        runtime: 'nodejs22.x',
+        architectures: ['arm64'],
+        handler: AWS_HANDLER,
+        code: new pulumi.asset.FileArchive(packageDir),
+        role: role.arn,
+        memorySize: 512,
+        timeout: awsFunctionTimeoutSeconds(spec),
+        reservedConcurrentExecutions: reserved,
+        environment: {
+          variables: { ...functionEnvironment(spec), NODE_OPTIONS: '--enable-source-maps' },
+        },
+        loggingConfig: { logFormat: 'JSON', logGroup: logGroup.name },
+      },
+      { ...inRegion, dependsOn: [rolePolicy, logGroup] },
+    ),
+  );
+
+  // Lambda's own async retries (function errors: the handler throws when a
+  // retry could help); events older than an hour are stale, the schedule
+  // covers them.
+  keep(
+    new aws.lambda.FunctionEventInvokeConfig(
+      `${name}-async`,
+      {
+        functionName: fn.name,
+        maximumRetryAttempts: 2,
+        maximumEventAgeInSeconds: 3600,
+        destinationConfig: { onFailure: { destination: dlq.arn } },
+      },
+      inRegion,
+    ),
+  );
+
+  const retryPolicy = { maximumEventAgeInSeconds: 3600, maximumRetryAttempts: 10 };
+
+  const rule = keep(
+    new aws.cloudwatch.EventRule(
+      `${name}-asg-events`,
+      {
+        name: `${name}-asg-events`,
+        description: 'Auto Scaling instance and lifecycle events of the lbsync spec groups',
+        eventBusName: 'default',
+        eventPattern: JSON.stringify(awsEventPattern(workers.autoScalingGroups)),
+      },
+      inRegion,
+    ),
+  );
+  const schedule = keep(
+    new aws.cloudwatch.EventRule(
+      `${name}-schedule`,
+      {
+        name: `${name}-schedule`,
+        description: 'Periodic lbsync resync (heals missed events)',
+        scheduleExpression: o.schedule ?? 'rate(5 minutes)',
+      },
+      inRegion,
+    ),
+  );
+
+  for (const [id, r] of [
+    ['asg-events', rule],
+    ['schedule', schedule],
+  ] as const) {
+    keep(
+      new aws.lambda.Permission(
+        `${name}-${id}-invoke`,
+        {
+          action: 'lambda:InvokeFunction',
+          function: fn.name,
+          principal: 'events.amazonaws.com',
+          sourceArn: r.arn,
+        },
+        inRegion,
+      ),
+    );
+    keep(
+      new aws.cloudwatch.EventTarget(
+        `${name}-${id}-target`,
+        {
+          rule: r.name,
+          arn: fn.arn,
+          retryPolicy,
+          deadLetterConfig: { arn: dlq.arn },
+        },
+        inRegion,
+      ),
+    );
+  }
+
+  // EventBridge delivers dead letters with its own principal, only for our rules.
+  keep(
+    new aws.sqs.QueuePolicy(
+      `${name}-dlq-policy`,
+      {
+        queueUrl: dlq.url,
+        policy: pulumi.all([dlq.arn, rule.arn, schedule.arn]).apply(([q, r1, r2]) =>
+          JSON.stringify({
+            Version: '2012-10-17',
+            Statement: [
+              {
+                Sid: 'EventBridgeDeadLetters',
+                Effect: 'Allow',
+                Principal: { Service: 'events.amazonaws.com' },
+                Action: 'sqs:SendMessage',
+                Resource: q,
+                Condition: { ArnEquals: { 'aws:SourceArn': [r1, r2] } },
+              },
+            ],
+          }),
+        ),
+      },
+      inRegion,
+    ),
+  );
+
+  if (o.lifecycleHooks === true) {
+    const heartbeat = o.hookHeartbeatSeconds ?? Math.max(120, spec.drain.seconds + 60);
+    if (heartbeat < 30 || heartbeat > 7200) {
+      throw new StackConfigError('options.hookHeartbeatSeconds must be 30-7200');
+    }
+    for (const group of workers.autoScalingGroups) {
+      keep(
+        new aws.autoscaling.LifecycleHook(
+          `${name}-drain-${group}`,
+          {
+            name: `${name}-drain`,
+            autoscalingGroupName: group,
+            lifecycleTransition: 'autoscaling:EC2_INSTANCE_TERMINATING',
+            // If lbsync cannot answer, the instance still terminates.
+            defaultResult: 'CONTINUE',
+            heartbeatTimeout: heartbeat,
+          },
+          inRegion,
+        ),
+      );
+    }
+  }
+
+  return {
+    outputs: {
+      functionName: fn.name,
+      functionArn: fn.arn,
+      eventRule: rule.name,
+      scheduleRule: schedule.name,
+      deadLetterQueueUrl: dlq.url,
+      logGroup: logGroup.name,
+    },
+    resources,
+  };
+}
+
+/** One IAM policy statement. */
+export interface IamStatement {
+  readonly Sid: string;
+  readonly Effect: 'Allow';
+  readonly Action: readonly string[];
+  readonly Resource: string | readonly string[];
+  readonly Condition?: Record<string, Record<string, string | readonly string[]>>;
+}
+
+/** What the function's policy is built from. */
+export interface AwsPolicyInput {
+  readonly spec: Spec;
+  readonly partition: string;
+  readonly region: string;
+  readonly account: string;
+  readonly logArn: string;
+  readonly dlqArn: string;
+}
+
+/**
+ * The function's least-privilege policy: every action named, every resource
+ * scoped where the API allows it (the Describe* calls and
+ * GetCommandInvocation have no resource-level permissions, so only they use
+ * `Resource: "*"`).
+ */
+export function awsFunctionPolicy(input: AwsPolicyInput): {
+  readonly Version: '2012-10-17';
+  readonly Statement: readonly IamStatement[];
+} {
+  const { spec, partition: p, region, account } = input;
+  const workers = spec.workers.aws;
+  const lb = spec.loadBalancers.aws;
+  if (workers === undefined || lb === undefined) {
+    throw new StackConfigError('workers.aws and loadBalancers.aws are required');
+  }
+  const statements: IamStatement[] = [
+    {
+      Sid: 'Logs',
+      Effect: 'Allow',
+      Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+      Resource: `${input.logArn}:*`,
+    },
+    {
+      Sid: 'Describe',
+      Effect: 'Allow',
+      Action: [
+        'autoscaling:DescribeAutoScalingGroups',
+        'autoscaling:DescribeLifecycleHooks',
+        'ec2:DescribeInstances',
+        'ssm:GetCommandInvocation',
+      ],
+      Resource: '*',
+    },
+    {
+      Sid: 'RunShellScriptDocument',
+      Effect: 'Allow',
+      Action: ['ssm:SendCommand'],
+      Resource: `arn:${p}:ssm:${region}::document/AWS-RunShellScript`,
+    },
+  ];
+  const ids = lb.instanceIds ?? [];
+  if (ids.length > 0) {
+    statements.push({
+      Sid: 'SendCommandToLbInstances',
+      Effect: 'Allow',
+      Action: ['ssm:SendCommand'],
+      Resource: ids.map((id) => `arn:${p}:ec2:${region}:${account}:instance/${id}`),
+    });
+  }
+  const tags = Object.entries(lb.tags ?? {});
+  if (tags.length > 0) {
+    statements.push({
+      Sid: 'SendCommandToTaggedLbInstances',
+      Effect: 'Allow',
+      Action: ['ssm:SendCommand'],
+      Resource: `arn:${p}:ec2:${region}:${account}:instance/*`,
+      Condition: {
+        StringEquals: Object.fromEntries(tags.map(([k, v]) => [`ssm:resourceTag/${k}`, v])),
+      },
+    });
+  }
+  statements.push({
+    Sid: 'CompleteLifecycleActions',
+    Effect: 'Allow',
+    Action: ['autoscaling:CompleteLifecycleAction'],
+    Resource: workers.autoScalingGroups.map(
+      (g) =>
+        `arn:${p}:autoscaling:${region}:${account}:autoScalingGroup:*:autoScalingGroupName/${g}`,
+    ),
+  });
+  if (lb.reportBus !== null) {
+    statements.push({
+      Sid: 'PublishRunSummary',
+      Effect: 'Allow',
+      Action: ['events:PutEvents'],
+      Resource: busArn(lb.reportBus, p, region, account),
+    });
+  }
+  if (lb.staging !== undefined) {
+    // PutObject to stage; GetObject because the LB's presigned URL is signed
+    // with the function's credentials.
+    statements.push({
+      Sid: 'StagePayloads',
+      Effect: 'Allow',
+      Action: ['s3:PutObject', 's3:GetObject'],
+      Resource: `arn:${p}:s3:::${lb.staging.bucket}/${lb.staging.prefix}*`,
+    });
+  }
+  statements.push({
+    Sid: 'AsyncFailureDestination',
+    Effect: 'Allow',
+    Action: ['sqs:SendMessage'],
+    Resource: input.dlqArn,
+  });
+  return { Version: '2012-10-17', Statement: statements };
+}

@@ -1,0 +1,88 @@
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as aws from '@pulumi/aws';
+import * as azurenative from '@pulumi/azure-native';
+import * as gcp from '@pulumi/gcp';
+import * as pulumi from '@pulumi/pulumi';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { loadSpec } from '../../../core/spec.js';
+import { installMocks, type Recorder, settle } from './pulumi-mocks.js';
+
+/*
+ * sst.config.ts runs here the way `sst deploy` runs it: $config and the
+ * provider namespaces are globals (the real @pulumi packages, under Pulumi's
+ * mocks), the spec comes from LBSYNC_CONFIG and the package from LBSYNC_DIST.
+ * Each example spec in examples/ must render its cloud's stack.
+ */
+
+const CONFIG = new URL('../../../sst.config.ts', import.meta.url);
+const ENV_KEYS = ['LBSYNC_CLOUD', 'LBSYNC_CONFIG', 'LBSYNC_DIST', 'LBSYNC_AZURE_LOCATION'] as const;
+
+describe('sst.config.ts', () => {
+  let rec: Recorder;
+  // A stand-in build output: <dist>/package/<cloud>/<cloud>/index.mjs.
+  const dist = mkdtempSync(join(tmpdir(), 'lbsync-sst-dist-'));
+  for (const c of ['aws', 'azure', 'gcp']) {
+    mkdirSync(join(dist, 'package', c, c), { recursive: true });
+    writeFileSync(join(dist, 'package', c, c, 'index.mjs'), 'export {};\n');
+  }
+  const saved = Object.fromEntries(ENV_KEYS.map((k) => [k, process.env[k]]));
+  let config: SstConfig;
+
+  beforeAll(async () => {
+    rec = await installMocks();
+    Object.assign(globalThis, {
+      $config: (c: SstConfig) => c,
+      $util: pulumi,
+      aws,
+      azurenative,
+      gcp,
+    });
+    config = (await import(CONFIG.href)).default as SstConfig;
+  });
+  afterAll(() => {
+    rmSync(dist, { recursive: true, force: true });
+    for (const k of ENV_KEYS) {
+      if (saved[k] === undefined) delete process.env[k];
+      else process.env[k] = saved[k];
+    }
+  });
+  beforeEach(() => rec.reset());
+
+  it.each([
+    ['aws', 'aws:lambda/function:Function'],
+    ['azure', 'azure-native:web:WebApp'],
+    ['gcp', 'gcp:cloudfunctionsv2/function:Function'],
+  ] as const)('renders examples/%s.yaml through its cloud stack', async (cloud, fnType) => {
+    process.env.LBSYNC_CLOUD = cloud;
+    process.env.LBSYNC_CONFIG = new URL(
+      `../../../examples/${cloud}.yaml`,
+      import.meta.url,
+    ).pathname;
+    process.env.LBSYNC_DIST = dist;
+    process.env.LBSYNC_AZURE_LOCATION = 'westeurope';
+    const app = config.app({ stage: 'dev' });
+    expect(Object.keys(app.providers ?? {})).toEqual([cloud === 'azure' ? 'azure-native' : cloud]);
+    const outputs = (await config.run()) as Record<string, pulumi.Input<string>>;
+    const resolved = await settle({ outputs, resources: [] });
+    expect(Object.keys(resolved).length).toBeGreaterThanOrEqual(5);
+    expect(rec.ofType(fnType).length).toBeGreaterThanOrEqual(1);
+    const spec = await loadSpec(process.env.LBSYNC_CONFIG);
+    const envs = JSON.stringify(rec.ofType(fnType).map((r) => r.inputs));
+    expect(envs).toContain(JSON.stringify(JSON.stringify(spec)).slice(1, -1));
+  });
+
+  it('refuses a spec for another cloud than LBSYNC_CLOUD', async () => {
+    process.env.LBSYNC_CLOUD = 'aws';
+    process.env.LBSYNC_CONFIG = new URL('../../../examples/gcp.yaml', import.meta.url).pathname;
+    await expect(config.run()).rejects.toThrow(/set LBSYNC_CLOUD=gcp/);
+  });
+
+  it('stays a thin caller of stacks/: no resources of its own', () => {
+    const text = readFileSync(CONFIG, 'utf8');
+    expect(text).not.toMatch(/new\s+(aws|gcp|azurenative|sst|\$util)\./);
+    for (const stack of ['awsStack', 'azureStack', 'gcpStack']) expect(text).toContain(`${stack}(`);
+    expect(text.split('\n').length).toBeLessThan(100);
+  });
+});
