@@ -1,12 +1,11 @@
 // AWS benchmarks: function bundle size and cold import time (side by side with
 // a bundle of only the SDK clients), the inline Run Command capacity, and
 // event -> applied time against the protocol-level fake with a real HAProxy.
-import { execFileSync } from 'node:child_process';
+
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { build } from 'esbuild';
 import { createAwsClients, destroyAwsClients } from '../adapters/aws/clients.js';
 import { applyCommand } from '../adapters/aws/command.js';
 import { createAwsHandler } from '../adapters/aws/handler.js';
@@ -19,54 +18,12 @@ import { type Spec, validateSpec } from '../core/spec.js';
 import { fixture } from '../test/fakes/aws/events.js';
 import { FakeAws } from '../test/fakes/aws/fake-aws.js';
 import { BOOT_CONFIG, LbVm } from '../test/fakes/lb-vm.js';
+import { buildShippedFunction, bundleBare, importMs, median } from './lib.js';
 import type { BenchTable } from './table.js';
 
 const ROOT = join(import.meta.dirname, '..');
 // Ports 22900-22999 belong to the AWS benchmark.
 const FAKE_PORT = 22901;
-
-// Node's require for CommonJS dependencies inside an ESM bundle.
-const BANNER =
-  "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);";
-
-/** Bundle `entry`; with `splitting`, dynamic imports become chunks loaded on first use. Returns total bytes. */
-async function bundle(entry: string, outdir: string, splitting: boolean): Promise<number> {
-  const r = await build({
-    entryPoints: [entry],
-    outdir,
-    entryNames: '[name]',
-    outExtension: { '.js': '.mjs' },
-    bundle: true,
-    splitting,
-    minify: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    banner: { js: BANNER },
-    metafile: true,
-    logLevel: 'silent',
-  });
-  return Object.values(r.metafile.outputs).reduce((a, o) => a + o.bytes, 0);
-}
-
-function importMs(file: string, then = '', env: NodeJS.ProcessEnv = process.env): number {
-  const out = execFileSync(
-    process.execPath,
-    [
-      '--no-warnings',
-      '--input-type=module',
-      '-e',
-      `const t=performance.now(); const m = await import(${JSON.stringify(file)}); ${then} console.log(performance.now()-t)`,
-    ],
-    { encoding: 'utf8', env },
-  );
-  return Number(out.trim().split('\n').at(-1));
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] ?? 0;
-}
 
 /** Bundle size and cold import of functions/aws.ts vs. the bare SDK clients. */
 async function benchBundle(): Promise<BenchTable> {
@@ -85,12 +42,11 @@ async function benchBundle(): Promise<BenchTable> {
         "export * as presign from '@aws-sdk/s3-request-presigner';",
       ].join('\n'),
     );
-    // The function is split: the entry holds the SDK clients, lbsync's
-    // pipeline is a chunk imported on the first invocation.
-    const fnBytes = await bundle(join(ROOT, 'functions/aws.ts'), dir, true);
-    const bareBytes = await bundle(bareEntry, join(dir, 'bare'), false);
-    const fnOut = join(dir, 'aws.mjs');
+    // The function as npm run build ships it: split, so the entry holds the
+    // SDK clients and lbsync's pipeline is a chunk imported on first invocation.
+    const { entry: fnOut, bytes: fnBytes } = await buildShippedFunction('aws', dir);
     const bareOut = join(dir, 'bare/bare.mjs');
+    const bareBytes = await bundleBare(bareEntry, bareOut);
     const spec = JSON.stringify({
       name: 'bench',
       cloud: 'aws',

@@ -1,12 +1,6 @@
-// Azure benchmarks: the function's bundle size and cold import time (side by
-// side with a bundle of only the SDKs it carries), and event -> applied time
-// through the Event Grid handler, the ARM fake's Run Command and a real
-// HAProxy, for 10 / 100 / 2,000 workers.
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { build } from 'esbuild';
 import { createAzureClients, staticTokenCredential } from '../adapters/azure/clients.js';
 import { azureAdaptersFromSpec } from '../adapters/azure/from-spec.js';
 import { createAzureHandlers } from '../adapters/azure/handler.js';
@@ -16,6 +10,7 @@ import { loadTemplate } from '../core/render.js';
 import { validateSpec } from '../core/spec.js';
 import { FakeArm } from '../test/fakes/azure/fake-arm.js';
 import { BOOT_CONFIG, LbVm } from '../test/fakes/lb-vm.js';
+import { buildShippedFunction, bundleBare, importMs, median } from './lib.js';
 import type { BenchTable } from './table.js';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -23,51 +18,6 @@ const ROOT = join(import.meta.dirname, '..');
 const ARM_PORT = 23900;
 const FRONT = 23901;
 const SUB = '00000000-0000-4000-8000-0000000000a4';
-// Node's require, __filename and __dirname for CommonJS dependencies inside an ESM bundle.
-const BANNER = [
-  "import { createRequire as __cr } from 'node:module';",
-  "import { fileURLToPath as __fu } from 'node:url';",
-  "import { dirname as __dn } from 'node:path';",
-  'const require = __cr(import.meta.url);',
-  'const __filename = __fu(import.meta.url);',
-  'const __dirname = __dn(__filename);',
-].join(' ');
-
-async function bundle(entry: string, outfile: string): Promise<number> {
-  await build({
-    entryPoints: [entry],
-    outfile,
-    bundle: true,
-    minify: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    banner: { js: BANNER },
-    // Provided by the Functions host at run time; @azure/functions requires it lazily.
-    external: ['@azure/functions-core'],
-    logLevel: 'silent',
-  });
-  return statSync(outfile).size;
-}
-
-function importMs(file: string): number {
-  const out = execFileSync(
-    process.execPath,
-    [
-      '--no-warnings',
-      '--input-type=module',
-      '-e',
-      `const t=performance.now(); await import(${JSON.stringify(file)}); console.log(performance.now()-t)`,
-    ],
-    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] },
-  );
-  return Number(out.trim().split('\n').at(-1));
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] ?? 0;
-}
 
 /** Bundle size and cold import of functions/azure.ts vs. the bare SDKs it carries. */
 async function benchBundle(): Promise<BenchTable> {
@@ -97,12 +47,14 @@ async function benchBundle(): Promise<BenchTable> {
         "export * as pino from 'pino';",
       ].join('\n'),
     );
-    const fnOut = join(dir, 'azure.mjs');
     const bareOut = join(dir, 'bare.mjs');
     const depsOut = join(dir, 'deps.mjs');
-    const fnBytes = await bundle(join(ROOT, 'functions/azure.ts'), fnOut);
-    const bareBytes = await bundle(bareEntry, bareOut);
-    const depsBytes = await bundle(depsEntry, depsOut);
+    // The function exactly as npm run build ships it (split into chunks).
+    const { entry: fnOut, bytes: fnBytes } = await buildShippedFunction('azure', dir);
+    // Provided by the Functions host at run time, as in the shipped build.
+    const hostProvided = ['@azure/functions-core'];
+    const bareBytes = await bundleBare(bareEntry, bareOut, hostProvided);
+    const depsBytes = await bundleBare(depsEntry, depsOut, hostProvided);
     const fnMs: number[] = [];
     const bareMs: number[] = [];
     const depsMs: number[] = [];
@@ -118,7 +70,7 @@ async function benchBundle(): Promise<BenchTable> {
     return {
       id: 'azure-bundle',
       title:
-        'Azure function bundle (esbuild, minified, ESM) and cold import (median of 5, side by side)',
+        'Azure function bundle (as built: esbuild, minified, ESM, split) and cold import (median of 5, side by side)',
       columns: ['bundle', 'bytes', 'import ms'],
       rows: [
         ['functions/azure.ts', fnBytes, Math.round(f)],

@@ -41,6 +41,26 @@ export const PLATFORM_EXTERNALS: Readonly<Record<string, readonly string[]>> = {
   gcp: ['@google-cloud/functions-framework'],
 };
 
+/**
+ * Bundled CommonJS dependencies still call require() and read __dirname /
+ * __filename (google-gax does at import time); ESM output has none of them,
+ * so the banner provides them and `define` points the free identifiers there
+ * (a plain `const __dirname` could clash with a bundled module's own).
+ */
+export const ESM_NODE_BANNER = [
+  "import { createRequire as __lbsyncCreateRequire } from 'node:module';",
+  "import { fileURLToPath as __lbsyncFileURLToPath } from 'node:url';",
+  'const require = __lbsyncCreateRequire(import.meta.url);',
+  'const __lbsyncFilename = __lbsyncFileURLToPath(import.meta.url);',
+  "const __lbsyncDirname = __lbsyncFileURLToPath(new URL('.', import.meta.url));",
+].join(' ');
+
+/** The `define` that goes with `ESM_NODE_BANNER`. */
+export const ESM_NODE_DEFINE: Readonly<Record<string, string>> = {
+  __dirname: '__lbsyncDirname',
+  __filename: '__lbsyncFilename',
+};
+
 /** What one bundle build produced. */
 export interface BuiltFunction {
   readonly cloud: string;
@@ -79,16 +99,8 @@ export async function buildFunction(cloud: string, outRoot = dist): Promise<Buil
     // them, so the banner provides them and `define` points the free
     // identifiers there (a plain `const __dirname` could clash with a bundled
     // module's own declaration).
-    banner: {
-      js: [
-        "import { createRequire as __lbsyncCreateRequire } from 'node:module';",
-        "import { fileURLToPath as __lbsyncFileURLToPath } from 'node:url';",
-        'const require = __lbsyncCreateRequire(import.meta.url);',
-        'const __lbsyncFilename = __lbsyncFileURLToPath(import.meta.url);',
-        "const __lbsyncDirname = __lbsyncFileURLToPath(new URL('.', import.meta.url));",
-      ].join(' '),
-    },
-    define: { __dirname: '__lbsyncDirname', __filename: '__lbsyncFilename' },
+    banner: { js: ESM_NODE_BANNER },
+    define: ESM_NODE_DEFINE,
     logLevel: 'warning',
   });
   writeFileSync(join(outRoot, cloud, 'meta.json'), JSON.stringify(result.metafile));
