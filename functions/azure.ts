@@ -8,12 +8,8 @@ import {
   type Timer,
 } from '@azure/functions';
 import { createAzureClients, staticTokenCredential } from '../adapters/azure/clients.js';
-import { azureAdaptersFromSpec } from '../adapters/azure/from-spec.js';
-import { type AzureHandlers, createAzureHandlers } from '../adapters/azure/handler.js';
+import type { AzureHandlers } from '../adapters/azure/handler.js';
 import { invocationLogger } from '../adapters/azure/log.js';
-import { loadApplyScript, loadSpecFromEnv } from '../core/entry.js';
-import { createLogger } from '../core/log.js';
-import { loadTemplate } from '../core/render.js';
 
 /*
  * The Azure Functions entry point (v4 programming model): only glue.
@@ -39,6 +35,21 @@ function numberEnv(name: string): number | undefined {
 }
 
 async function build(): Promise<AzureHandlers> {
+  // The pipeline (zod, yaml, handlebars, pino) loads here, on the first
+  // invocation, so importing the function costs little more than the SDKs.
+  const [
+    { azureAdaptersFromSpec },
+    { createAzureHandlers },
+    { loadApplyScript, loadSpecFromEnv },
+    { createLogger },
+    { loadTemplate },
+  ] = await Promise.all([
+    import('../adapters/azure/from-spec.js'),
+    import('../adapters/azure/handler.js'),
+    import('../core/entry.js'),
+    import('../core/log.js'),
+    import('../core/render.js'),
+  ]);
   const env = process.env;
   const spec = await loadSpecFromEnv();
   const [template, applyScript, ca] = await Promise.all([
