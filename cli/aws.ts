@@ -23,9 +23,10 @@ import { createAwsClients, destroyAwsClients } from '../adapters/aws/clients.js'
 import { describeAwsError, isRetryableAwsError } from '../adapters/aws/errors.js';
 import { SsmTransport } from '../adapters/aws/transport.js';
 import { loadApplyScript } from '../core/entry.js';
-import { errorMessage, LbsyncError } from '../core/errors.js';
+import { LbsyncError } from '../core/errors.js';
 import { silentLogger } from '../core/log.js';
 import type { Spec } from '../core/spec.js';
+import { type LbStatus, readLbStatuses } from './lb-status.js';
 
 /** Options of `lbsync resync --cloud aws`. */
 export interface AwsResyncOptions {
@@ -36,13 +37,7 @@ export interface AwsResyncOptions {
 }
 
 /** One LB's live state, as `lbsync status` prints it. */
-export interface AwsLbStatus {
-  readonly lb: string;
-  readonly generation: number;
-  readonly sha256: string | null;
-  readonly servers: number;
-  readonly error?: string;
-}
+export type AwsLbStatus = LbStatus;
 
 /** The CLI could not invoke the function, or the function failed. */
 export class AwsCliError extends LbsyncError {
@@ -115,17 +110,7 @@ export async function statusAws(spec: Spec): Promise<readonly AwsLbStatus[]> {
       drainScript: await readFile(new URL('../templates/lbsync-drain.sh', import.meta.url), 'utf8'),
       logger: silentLogger(),
     });
-    const targets = await transport.targets();
-    return await Promise.all(
-      targets.map(async (t): Promise<AwsLbStatus> => {
-        try {
-          const s = await transport.status(t);
-          return { lb: t.id, generation: s.generation, sha256: s.sha256, servers: s.servers };
-        } catch (err) {
-          return { lb: t.id, generation: 0, sha256: null, servers: 0, error: errorMessage(err) };
-        }
-      }),
-    );
+    return await readLbStatuses(transport);
   } finally {
     destroyAwsClients(clients);
   }

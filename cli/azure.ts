@@ -27,9 +27,11 @@ import {
 } from '../adapters/azure/clients.js';
 import { type AzureTransportTuning, azureAdaptersFromSpec } from '../adapters/azure/from-spec.js';
 import { loadApplyScript } from '../core/entry.js';
-import { errorMessage, LbsyncError } from '../core/errors.js';
+import { LbsyncError } from '../core/errors.js';
 import { silentLogger } from '../core/log.js';
 import type { Spec } from '../core/spec.js';
+import { postResync } from './http-resync.js';
+import { type LbStatus, readLbStatuses } from './lb-status.js';
 
 /** Options of `lbsync resync --cloud azure`. */
 export interface AzureResyncOptions {
@@ -40,13 +42,7 @@ export interface AzureResyncOptions {
 }
 
 /** One LB's live state, as `lbsync status` prints it. */
-export interface AzureLbStatus {
-  readonly lb: string;
-  readonly generation: number;
-  readonly sha256: string | null;
-  readonly servers: number;
-  readonly error?: string;
-}
+export type AzureLbStatus = LbStatus;
 
 /** The CLI could not reach the function, or the function failed without a report. */
 export class AzureCliError extends LbsyncError {
@@ -59,44 +55,17 @@ export class AzureCliError extends LbsyncError {
 /** Call the deployed HTTP function and return its JSON report (per-LB outcomes). */
 export async function resyncAzure(options: AzureResyncOptions): Promise<unknown> {
   const key = options.key ?? process.env.LBSYNC_FUNCTION_KEY;
-  const body = { lbsync: 'resync', force: options.force === true, dryRun: options.dryRun === true };
-  let res: Response;
-  try {
-    res = await fetch(options.url, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        ...(key !== undefined && key !== '' ? { 'x-functions-key': key } : {}),
-      },
-      body: JSON.stringify(body),
-      // Two Run Commands per LB take ~40 s on Azure; the HTTP front end allows 230 s.
-      signal: AbortSignal.timeout(240_000),
-    });
-  } catch (err) {
-    throw new AzureCliError(`cannot reach ${options.url}: ${errorMessage(err)}`, {
-      cause: err,
-      retryable: true,
-    });
-  }
-  const text = await res.text();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    throw new AzureCliError(
-      `${options.url} answered ${res.status}${res.status === 401 ? ' (wrong or missing function key: --key or LBSYNC_FUNCTION_KEY)' : ''}: ${text.slice(0, 300)}`,
-      { retryable: res.status >= 500 },
-    );
-  }
-  // A report (per-LB results) is the answer even when some LB failed.
-  if (typeof json === 'object' && json !== null && 'results' in json) return json;
-  const error = (json as { error?: unknown }).error;
-  throw new AzureCliError(
-    `${options.url} answered ${res.status}: ${String(error ?? text.slice(0, 300))}`,
-    {
-      retryable: res.status >= 500,
-    },
-  );
+  return postResync({
+    url: options.url,
+    headers: key !== undefined && key !== '' ? { 'x-functions-key': key } : {},
+    force: options.force === true,
+    dryRun: options.dryRun === true,
+    // Two Run Commands per LB take ~40 s on Azure; the HTTP front end allows 230 s.
+    timeoutMs: 240_000,
+    hint: (status) =>
+      status === 401 ? ' (wrong or missing function key: --key or LBSYNC_FUNCTION_KEY)' : '',
+    makeError: (message, o) => new AzureCliError(message, o),
+  });
 }
 
 /** Client options from LBSYNC_AZURE_* (all optional; DefaultAzureCredential otherwise). */
@@ -126,15 +95,5 @@ export async function statusAzure(
     silentLogger(),
     tuning,
   );
-  const targets = await transport.targets();
-  return Promise.all(
-    targets.map(async (t): Promise<AzureLbStatus> => {
-      try {
-        const s = await transport.status(t);
-        return { lb: t.id, generation: s.generation, sha256: s.sha256, servers: s.servers };
-      } catch (err) {
-        return { lb: t.id, generation: 0, sha256: null, servers: 0, error: errorMessage(err) };
-      }
-    }),
-  );
+  return readLbStatuses(transport);
 }

@@ -26,6 +26,8 @@ import { gcpAdaptersFromSpec } from '../adapters/gcp/from-spec.js';
 import { errorMessage, LbsyncError } from '../core/errors.js';
 import { silentLogger } from '../core/log.js';
 import type { Spec } from '../core/spec.js';
+import { postResync } from './http-resync.js';
+import { type LbStatus, readLbStatuses } from './lb-status.js';
 
 /** Options of `lbsync resync --cloud gcp`. */
 export interface GcpResyncOptions {
@@ -36,13 +38,7 @@ export interface GcpResyncOptions {
 }
 
 /** One LB's live state, as `lbsync status` prints it. */
-export interface GcpLbStatus {
-  readonly lb: string;
-  readonly generation: number;
-  readonly sha256: string | null;
-  readonly servers: number;
-  readonly error?: string;
-}
+export type GcpLbStatus = LbStatus;
 
 /** The CLI could not reach the function, or the function failed without a report. */
 export class GcpCliError extends LbsyncError {
@@ -69,39 +65,14 @@ async function identityToken(url: string, given?: string): Promise<string> {
 /** Call the deployed HTTP function and return its JSON report (per-LB outcomes). */
 export async function resyncGcp(options: GcpResyncOptions): Promise<unknown> {
   const token = await identityToken(options.url, options.idToken);
-  const body = { lbsync: 'resync', force: options.force === true, dryRun: options.dryRun === true };
-  let res: Response;
-  try {
-    res = await fetch(options.url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(600_000),
-    });
-  } catch (err) {
-    throw new GcpCliError(`cannot reach ${options.url}: ${errorMessage(err)}`, {
-      cause: err,
-      retryable: true,
-    });
-  }
-  const text = await res.text();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    throw new GcpCliError(`${options.url} answered ${res.status}: ${text.slice(0, 300)}`, {
-      retryable: res.status >= 500,
-    });
-  }
-  // A report (per-LB results) is the answer even when some LB failed.
-  if (typeof json === 'object' && json !== null && 'results' in json) return json;
-  const error = (json as { error?: unknown }).error;
-  throw new GcpCliError(
-    `${options.url} answered ${res.status}: ${String(error ?? text.slice(0, 300))}`,
-    {
-      retryable: res.status >= 500,
-    },
-  );
+  return postResync({
+    url: options.url,
+    headers: { authorization: `Bearer ${token}` },
+    force: options.force === true,
+    dryRun: options.dryRun === true,
+    timeoutMs: 600_000,
+    makeError: (message, o) => new GcpCliError(message, o),
+  });
 }
 
 /** Live generation, sha256 and server count of every LB in the spec. */
@@ -114,17 +85,7 @@ export async function statusGcp(
     const { transport } = gcpAdaptersFromSpec(spec, clients, silentLogger(), {
       retry: { attempts: 2, baseMs: 200 },
     });
-    const targets = await transport.targets();
-    return await Promise.all(
-      targets.map(async (t): Promise<GcpLbStatus> => {
-        try {
-          const s = await transport.status(t);
-          return { lb: t.id, generation: s.generation, sha256: s.sha256, servers: s.servers };
-        } catch (err) {
-          return { lb: t.id, generation: 0, sha256: null, servers: 0, error: errorMessage(err) };
-        }
-      }),
-    );
+    return await readLbStatuses(transport);
   } finally {
     await closeGcpClients(clients);
   }

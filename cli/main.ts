@@ -10,6 +10,7 @@ import type { WorkerSource } from '../core/ports.js';
 import { loadTemplate, renderConfig } from '../core/render.js';
 import { loadSpec, type Spec, specJsonSchema } from '../core/spec.js';
 import { runSync } from '../core/sync.js';
+import { type LbStatus, readLbStatuses } from './lb-status.js';
 import { formatReport } from './output.js';
 
 /** Exit codes of the CLI. */
@@ -54,15 +55,6 @@ interface ResyncOptions {
   readonly dryRun?: boolean;
 }
 
-/** One LB row of `lbsync status`. */
-interface LbStatusRow {
-  readonly lb: string;
-  readonly generation: number;
-  readonly sha256: string | null;
-  readonly servers: number;
-  readonly error?: string;
-}
-
 function need(value: string | undefined, flag: string, cloud: string): string {
   if (value === undefined || value === '')
     throw new CliExitError(`resync --cloud ${cloud} needs ${flag}`, EXIT.usage);
@@ -91,15 +83,10 @@ async function resync(o: ResyncOptions): Promise<unknown> {
         ...(o.idToken !== undefined ? { idToken: o.idToken } : {}),
         ...common,
       });
-    default:
-      throw new CliExitError(
-        `resync --cloud ${o.cloud} is not available in this build`,
-        EXIT.usage,
-      );
   }
 }
 
-async function status(spec: Spec): Promise<readonly LbStatusRow[]> {
+async function status(spec: Spec): Promise<readonly LbStatus[]> {
   switch (spec.cloud) {
     case 'aws':
       return (await import('./aws.js')).statusAws(spec);
@@ -108,26 +95,9 @@ async function status(spec: Spec): Promise<readonly LbStatusRow[]> {
     case 'gcp':
       return (await import('./gcp.js')).statusGcp(spec);
     case 'local': {
-      const transport = (await import('../adapters/local/from-spec.js')).localTransportFromSpec(
-        spec,
-      );
-      const targets = await transport.targets();
-      return Promise.all(
-        targets.map(async (t): Promise<LbStatusRow> => {
-          try {
-            const s = await transport.status(t);
-            return { lb: t.id, generation: s.generation, sha256: s.sha256, servers: s.servers };
-          } catch (e) {
-            return { lb: t.id, generation: 0, sha256: null, servers: 0, error: errorMessage(e) };
-          }
-        }),
-      );
+      const { localTransportFromSpec } = await import('../adapters/local/from-spec.js');
+      return readLbStatuses(localTransportFromSpec(spec));
     }
-    default:
-      throw new CliExitError(
-        `status --cloud ${spec.cloud} is not available in this build`,
-        EXIT.usage,
-      );
   }
 }
 
