@@ -515,14 +515,16 @@ describe('LocalTransport', () => {
     const dir = mkdtempSync(join(tmpdir(), 'lbsync-transport-'));
     try {
       const script = join(dir, 'hang.sh');
-      writeFileSync(script, 'exec sleep 30\n');
+      const pidFile = join(dir, 'pid');
+      writeFileSync(script, `echo $$ > '${pidFile}'\nexec sleep 30\n`);
       const t = new LocalTransport([lb], { scriptPath: script, timeoutMs: 200 });
-      const started = Date.now();
       const err = await t.apply(lb, payload).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(TransportError);
       expect((err as TransportError).message).toMatch(/timed out after 200 ms/);
       expect((err as TransportError).retryable).toBe(true);
-      expect(Date.now() - started).toBeLessThan(5000);
+      // It answered because it killed the script, not because the sleep ended.
+      const pid = Number(readFileSync(pidFile, 'utf8'));
+      expect(() => process.kill(pid, 0)).toThrow(/ESRCH/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

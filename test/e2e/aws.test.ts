@@ -21,6 +21,7 @@ import { type Spec, validateSpec } from '../../core/spec.js';
 import { fixture, instanceEvent, lifecycleEvent } from '../fakes/aws/events.js';
 import { FakeAws } from '../fakes/aws/fake-aws.js';
 import { BOOT_CONFIG, LbVm } from '../fakes/lb-vm.js';
+import { waitFor } from '../helpers/wait.js';
 
 // This file owns port 22001 (fake AWS), 22010 (LB frontend) and workers on 127.0.22.11-20.
 const FAKE_PORT = 22001;
@@ -204,7 +205,10 @@ describe('AWS: Auto Scaling event -> Lambda handler -> SSM -> apply -> traffic',
   it('drains a worker on scale-in: in-flight requests finish before CompleteLifecycleAction CONTINUE', async () => {
     // Prepare: the slow worker has requests in flight most of the time.
     const victim = wid(13);
-    await new Promise((r) => setTimeout(r, 1500));
+    await waitFor(
+      () => (workers.get(victim)?.openConnections() ?? 0) > 0,
+      'a request in flight to the slow worker',
+    );
     const action = fake.beginLifecycleAction(GROUP, victim, 'terminate');
     const started = Date.now();
 

@@ -18,6 +18,7 @@ import { type RunningAgent, startAgent } from '../fakes/gcp/agent.js';
 import { FakeCompute } from '../fakes/gcp/compute.js';
 import { FakeMetadataServer } from '../fakes/gcp/metadata-server.js';
 import { BOOT_CONFIG, LbVm } from '../fakes/lb-vm.js';
+import { waitFor } from '../helpers/wait.js';
 
 // Ports 24000-24099 and workers on 127.0.24.1-99 belong to this file.
 const COMPUTE_PORT = 24001;
@@ -393,10 +394,21 @@ describe('GCP: audit-log event -> function -> setMetadata -> agent -> HAProxy', 
       .filter((r) => r.status === 503)
       .map((r) => r.at);
     expect(failures).toHaveLength(4);
-    // Exponential backoff (1 s, then 2 s, capped by --max-backoff 2): the gaps grow.
-    const gaps = failures.slice(1).map((t, i) => t - (failures[i] ?? t));
-    expect(gaps.at(-1)).toBeGreaterThanOrEqual(1500);
-    expect(gaps.at(-1)).toBeGreaterThan((gaps[0] ?? 0) + 500);
+    // Exponential backoff of the manifest poll (1 s, then 2 s, capped by
+    // --max-backoff 2), up to the first poll answered again. The agent sleeps
+    // at least that long before each retry, so these are lower bounds that a
+    // loaded machine can only exceed: they hold however slow it is.
+    const polls = (mds.get('lb-1')?.requests ?? []).filter((r) =>
+      r.path.endsWith('/lbsync-manifest'),
+    );
+    const firstFailed = polls.findIndex((r) => r.status === 503);
+    const recovered = polls.findIndex((r, i) => i > firstFailed && r.status === 200);
+    const retries = polls.slice(firstFailed, recovered + 1);
+    expect(retries.length).toBeGreaterThanOrEqual(4);
+    expect(retries.map((r) => r.status)).toEqual([...retries.slice(1).map(() => 503), 200]);
+    const gaps = retries.slice(1).map((r, i) => r.at - (retries[i]?.at ?? r.at));
+    expect(gaps[0]).toBeGreaterThanOrEqual(990);
+    for (const gap of gaps.slice(1)) expect(gap).toBeGreaterThanOrEqual(1990);
     expect(serversIn('lb-1').join('\n')).not.toContain('web-a-w6');
   });
 
@@ -405,15 +417,22 @@ describe('GCP: audit-log event -> function -> setMetadata -> agent -> HAProxy', 
     const vm = vms.get('lb-2');
     const md = mds.get('lb-2');
     if (!vm || !md) throw new Error('lb-2 missing');
-    // The agent sits in a 10 s long poll: TERM must end it at once, not after the poll.
-    const stopping = Date.now();
+    // The agent sits in a 10 s long poll: TERM must end it at once, not after
+    // the poll. Proof by order: the metadata server never answered that poll,
+    // the agent hung up on it.
+    await waitFor(() => md.hanging() > 0, 'the agent to sit in a long poll');
+    const abandoned = md.abandoned.length;
     await agents.get('lb-2')?.stop();
-    expect(Date.now() - stopping).toBeLessThan(2000);
+    await waitFor(() => md.abandoned.length > abandoned, 'the long poll to be cut');
+    expect(md.hanging()).toBe(0);
     const result = compute.instance('lb-2').guest.get('lbsync/result');
     const reloads = await vm.reloadCount();
     // Act: restart, let it wake up a few times, stop it.
     const agent = await startAgent(vm, md.url, { timeoutSec: 1 });
-    await new Promise((r) => setTimeout(r, 3500));
+    const polls = (): number =>
+      md.requests.filter((r) => r.path.endsWith('/lbsync-manifest')).length;
+    const before = polls();
+    await waitFor(() => polls() >= before + 3, 'the agent to wake up three times');
     await agent.stop();
     agents.set('lb-2', await startAgent(vm, md.url));
     // Assess

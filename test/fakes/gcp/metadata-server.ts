@@ -21,6 +21,8 @@ export class FakeMetadataServer {
     /** Epoch ms the answer was sent. */
     readonly at: number;
   }[] = [];
+  /** Long polls the client gave up on (closed the connection) before they were answered. */
+  public readonly abandoned: { readonly path: string; readonly at: number }[] = [];
   private readonly waiters = new Set<() => void>();
   private failures: { status: number; remaining: number } = { status: 503, remaining: 0 };
   private readonly unsubscribe: () => void;
@@ -65,6 +67,11 @@ export class FakeMetadataServer {
   /** Answer the next `count` requests with `status` (503 by default). */
   public fail(count: number, status = 503): void {
     this.failures = { status, remaining: count };
+  }
+
+  /** Long polls waiting for a change right now. */
+  public hanging(): number {
+    return this.waiters.size;
   }
 
   /** Requests answered with `status`. */
@@ -162,7 +169,10 @@ export class FakeMetadataServer {
         this.waiters.add(check);
         res.once('close', done);
       });
-      if (res.destroyed) return;
+      if (res.destroyed) {
+        this.abandoned.push({ path: url.pathname, at: Date.now() });
+        return;
+      }
       now = current();
     }
     if (now === null) reply(404, 'not found\n');

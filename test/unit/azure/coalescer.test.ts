@@ -8,24 +8,28 @@ function report(n: number): SyncReport {
 
 describe('SyncCoalescer', () => {
   it('runs one sync at a time and merges triggers that wait into one follow-up', async () => {
-    // Prepare
+    // Prepare: each sync runs until the test releases it, so the order is explicit.
     const c = new SyncCoalescer();
     let running = 0;
     let maxRunning = 0;
     let calls = 0;
+    const releases: (() => void)[] = [];
     const fn = async (): Promise<SyncReport> => {
       const n = ++calls;
       running++;
       maxRunning = Math.max(maxRunning, running);
-      await new Promise((r) => setTimeout(r, 20));
+      await new Promise<void>((r) => releases.push(r));
       running--;
       return report(n);
     };
 
-    // Act
+    // Act: three triggers arrive while the first sync runs.
     const first = c.run({ reason: 'event' }, fn);
-    await new Promise((r) => setTimeout(r, 5));
+    while (calls < 1) await Promise.resolve();
     const waiting = [1, 2, 3].map(() => c.run({ reason: 'event' }, fn));
+    releases[0]?.();
+    while (calls < 2) await new Promise((r) => setImmediate(r));
+    releases[1]?.();
     const results = await Promise.all([first, ...waiting]);
 
     // Assess
