@@ -15,6 +15,63 @@ export interface Worker {
   /** Group (ASG, scale set, MIG) the worker belongs to. */
   readonly group?: string;
   readonly zone?: string;
+  /**
+   * The id Kubernetes gives this machine in `Node.spec.providerID`
+   * (`aws:///<zone>/<instance-id>`, the Azure VM or VMSS VM resource id,
+   * `gce://<project>/<zone>/<name>`), set by cloud sources so the cluster's
+   * nodes can be matched to the group's members.
+   */
+  readonly providerId?: string;
+}
+
+/** Per-service health check: an HTTP GET on each node (kube-proxy, or a Service's healthCheckNodePort). */
+export interface HealthCheckDef {
+  readonly port: number;
+  readonly path: string;
+  readonly interval: string;
+  readonly rise: number;
+  readonly fall: number;
+}
+
+/** Where a service definition came from. */
+export type ServiceOrigin =
+  | { readonly kind: 'spec' }
+  | {
+      readonly kind: 'kubernetes';
+      readonly namespace: string;
+      readonly name: string;
+      readonly uid: string;
+      /** The Service port (number) this frontend serves. */
+      readonly port: number;
+    };
+
+/**
+ * One frontend + backend pair on the LB: a `services:` entry of the spec, or
+ * one TCP port of a Kubernetes Service of type LoadBalancer. Every string has
+ * been validated before it reaches the template.
+ */
+export interface ServiceDef {
+  /** Unique, HAProxy-safe (`fe_<name>` / `be_<name>`): `[a-z0-9]([a-z0-9-]*[a-z0-9])?`, at most 63. */
+  readonly name: string;
+  /** Listen address as HAProxy reads it: `:<port>`, `<ipv4>:<port>` or `[<ipv6>]:<port>`. */
+  readonly bind: string;
+  /** Port every worker answers on for this service. */
+  readonly nodePort: number;
+  readonly mode: 'tcp' | 'http';
+  readonly proxyProtocol: 'none' | 'v1' | 'v2';
+  /** null: no health check (the server is always considered up). */
+  readonly healthCheck: HealthCheckDef | null;
+  /** Overrides of the profile for this service only (Kubernetes annotations, sessionAffinity). */
+  readonly balance?: 'roundrobin' | 'leastconn' | 'source' | 'first';
+  readonly timeouts?: {
+    readonly connect?: string;
+    readonly client?: string;
+    readonly server?: string;
+    readonly tunnel?: string;
+  };
+  /** Client CIDRs allowed to connect (Kubernetes `loadBalancerSourceRanges`); absent: everyone. */
+  readonly sourceRanges?: readonly string[];
+  readonly origin: ServiceOrigin;
 }
 
 /** One LB VM a transport can reach. */
