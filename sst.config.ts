@@ -40,7 +40,7 @@ export default $config({
   },
   async run() {
     const { join, resolve } = await import('node:path');
-    const { loadSpec } = await import('./core/spec.js');
+    const { loadSpec } = await import('./adapters/spec.js');
     const cloud = cloudFromEnv();
     const spec = await loadSpec(process.env.LBSYNC_CONFIG ?? 'lbsync.config.yaml');
     if (spec.cloud !== cloud) {

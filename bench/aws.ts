@@ -3,21 +3,22 @@
 // event -> applied time against the protocol-level fake with a real HAProxy.
 
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAwsClients, destroyAwsClients } from '../adapters/aws/clients.js';
-import { applyCommand } from '../adapters/aws/command.js';
-import { createAwsHandler } from '../adapters/aws/handler.js';
-import { DEFAULT_INLINE_LIMIT_BYTES, parameterBytes } from '../adapters/aws/transport.js';
+import { ssmSection } from '../adapters/aws/provider.js';
+import { DEFAULT_INLINE_LIMIT_BYTES, parameterBytes, SSM_LIMITS } from '../adapters/aws/shell.js';
+import { type Spec, validateSpec } from '../adapters/spec.js';
+import { applyCommand } from '../core/command.js';
 import { applyArgs, loadApplyScript } from '../core/entry.js';
 import { silentLogger } from '../core/log.js';
 import { encodePayload } from '../core/payload.js';
 import { loadTemplate, renderConfig } from '../core/render.js';
-import { type Spec, validateSpec } from '../core/spec.js';
 import { fixture } from '../test/fakes/aws/events.js';
 import { FakeAws } from '../test/fakes/aws/fake-aws.js';
 import { BOOT_CONFIG, LbVm } from '../test/fakes/lb-vm.js';
+import { awsHandlerFor } from '../test/helpers/functions.js';
 import { buildShippedFunction, bundleBare, importMs, median } from './lib.js';
 import type { BenchTable } from './table.js';
 
@@ -67,7 +68,7 @@ async function benchBundle(): Promise<BenchTable> {
     for (let i = 0; i < 7; i++) {
       fnMs.push(importMs(fnOut));
       bareMs.push(importMs(bareOut));
-      readyMs.push(importMs(fnOut, 'await m.buildAwsHandler();', readyEnv));
+      readyMs.push(importMs(fnOut, 'await m.readyAwsHandler();', readyEnv));
     }
     const f = median(fnMs);
     const b = median(bareMs);
@@ -141,12 +142,14 @@ async function benchInline(): Promise<BenchTable> {
         return { id: w.id, address: w.ip, state: 'serving' as const };
       });
       const r = renderConfig(spec, ws, template);
-      const cmd = applyCommand(script, applyArgs(spec.lbApply), {
-        kind: 'inline',
-        text: encodePayload(r.text, 1, r.servers).text,
-      });
+      const cmd = applyCommand(
+        script,
+        applyArgs(spec.lbApply),
+        { kind: 'inline', text: encodePayload(r.text, 1, r.servers).text },
+        SSM_LIMITS,
+      );
       return (
-        parameterBytes(cmd, spec.loadBalancers.aws?.commandTimeoutSeconds ?? 120) <=
+        parameterBytes(cmd, ssmSection(spec)?.commandTimeoutSeconds ?? 120) <=
         DEFAULT_INLINE_LIMIT_BYTES
       );
     };
@@ -184,14 +187,7 @@ async function benchEndToEnd(): Promise<BenchTable> {
     fake.addBucket('lbsync-bench');
     fake.addLbInstance('i-0be0c0000000000a1', vm);
     const spec = benchSpec(10, true);
-    const handle = createAwsHandler({
-      spec,
-      template: await loadTemplate(spec),
-      clients,
-      logger: silentLogger(),
-      applyScript: await loadApplyScript(),
-      drainScript: readFileSync(join(ROOT, 'templates/lbsync-drain.sh'), 'utf8'),
-    });
+    const handle = await awsHandlerFor(spec, { clients, logger: silentLogger() });
     let added = 0;
     for (const size of [10, 100, 2000]) {
       const samples: { total: number; cloud: number; lb: number }[] = [];

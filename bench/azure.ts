@@ -2,12 +2,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAzureClients, staticTokenCredential } from '../adapters/azure/clients.js';
-import { azureAdaptersFromSpec } from '../adapters/azure/from-spec.js';
-import { createAzureHandlers } from '../adapters/azure/handler.js';
-import { loadApplyScript } from '../core/entry.js';
+import { createAzureEntry } from '../adapters/azure/entry.js';
+import { buildRuntime } from '../adapters/runtime.js';
+import { validateSpec } from '../adapters/spec.js';
 import { silentLogger } from '../core/log.js';
-import { loadTemplate } from '../core/render.js';
-import { validateSpec } from '../core/spec.js';
 import { FakeArm } from '../test/fakes/azure/fake-arm.js';
 import { BOOT_CONFIG, LbVm } from '../test/fakes/lb-vm.js';
 import { buildShippedFunction, bundleBare, importMs, median } from './lib.js';
@@ -110,7 +108,6 @@ async function benchEventToApplied(): Promise<BenchTable> {
     endpoint: arm.url,
     ca: arm.caPem,
   });
-  const applyScript = await loadApplyScript();
   const event = JSON.parse(
     readFileSync(join(ROOT, 'test/fixtures/events/azure/vmss-write-success.json'), 'utf8'),
   ) as Record<string, unknown>;
@@ -156,19 +153,17 @@ async function benchEventToApplied(): Promise<BenchTable> {
         drain: { seconds: 0 },
         tuning: { maxconn: 4000 },
       });
-      const { source, transport } = azureAdaptersFromSpec(spec, clients, applyScript, undefined, {
-        pollMs: 25,
-      });
-      const handlers = createAzureHandlers({
-        spec,
-        template: await loadTemplate(spec),
-        source,
-        transport,
-      });
+      const entry = createAzureEntry(
+        await buildRuntime({
+          spec,
+          logger: silentLogger(),
+          tuning: { azure: { clients, pollMs: 25 } },
+        }),
+      );
       const blobsBefore = arm.blobs.size;
       const commandsBefore = arm.runCommands().length;
       const t = performance.now();
-      const report = await handlers.eventGrid(event, silentLogger());
+      const report = (await entry.eventGrid(event, silentLogger())).report;
       const ms = Math.round(performance.now() - t);
       const outcome = report?.results[0]?.outcome ?? 'none';
       const last = arm.runCommands().at(-1);

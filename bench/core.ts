@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HaproxyProcess } from '../adapters/local/haproxy.js';
 import { LocalTransport } from '../adapters/local/transport.js';
+import { type Spec, validateSpec } from '../adapters/spec.js';
 import type { Worker } from '../core/model.js';
 import { encodePayload } from '../core/payload.js';
 import { planLb } from '../core/plan.js';
 import { canonicalWorkers, loadTemplate, renderConfig } from '../core/render.js';
-import { type Spec, validateSpec } from '../core/spec.js';
 import type { BenchTable } from './table.js';
 
 function specWith(services: number, extra: Record<string, unknown> = {}): Spec {

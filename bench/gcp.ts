@@ -1,9 +1,8 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { OAuth2Client } from 'google-auth-library';
+import { validateSpec } from '../adapters/spec.js';
 import { memoryLogger } from '../core/log.js';
-import { validateSpec } from '../core/spec.js';
 import { configureGcpFunction, onGcpAuditLogEvent } from '../functions/gcp.js';
 import { startAgent } from '../test/fakes/gcp/agent.js';
 import { FakeCompute } from '../test/fakes/gcp/compute.js';
@@ -115,8 +114,6 @@ async function benchEventToApplied(): Promise<BenchTable> {
   const vm = await LbVm.start('lb-bench', join(dir, 'lb'), BOOT_CONFIG);
   const md = await FakeMetadataServer.start(compute, 'lb-bench', MD_PORT);
   const agent = await startAgent(vm, md.url, { timeoutSec: 30, maxRuntimeSec: 900 });
-  const authClient = new OAuth2Client();
-  authClient.setCredentials({ access_token: 'fake-token', expiry_date: Date.now() + 3_600_000 });
   const event = JSON.parse(
     readFileSync(join(ROOT, 'test/fixtures/events/gcp/regional-mig-recreate.json'), 'utf8'),
   );
@@ -158,15 +155,14 @@ async function benchEventToApplied(): Promise<BenchTable> {
           guards: { minWorkers: 1, maxRemovalPercent: 100 },
           lbApply: { reload: 'master-socket' },
         }),
-        clientOptions: {
-          apiEndpoint: '127.0.0.1',
-          port: COMPUTE_PORT,
-          protocol: 'http',
-          fallback: true,
-          authClient,
-        },
         logger: memoryLogger(logs),
-        tuning: { agentTimeoutMs: 120_000, pollMs: 100 },
+        tuning: {
+          gcp: {
+            clientOptions: compute.clientOptions(),
+            agentTimeoutMs: 120_000,
+            pollMs: 100,
+          },
+        },
       });
       const started = performance.now();
       await onGcpAuditLogEvent({

@@ -1,5 +1,5 @@
 /*
- * `lbsync resync --cloud aws` and `lbsync status --cloud aws`.
+ * `lbsync resync --cloud aws`.
  *
  * resyncAws(options):
  *   --function <name|arn>  the deployed lbsync function (required)
@@ -10,23 +10,13 @@
  *   {"lbsync":"resync","force":…,"dryRun":…} and returns its JSON result
  *   (per-LB outcomes). A function error becomes an AwsCliError.
  *
- * statusAws(spec):
- *   Reads each LB's live generation, sha256 and server count with the apply
- *   script's --status, over SSM Run Command, from this machine's credentials.
- *
- * Both use the standard SDK configuration: credentials chain, AWS_REGION,
- * AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_LAMBDA, AWS_ENDPOINT_URL_SSM, …
+ * It uses the standard SDK configuration: credentials chain, AWS_REGION,
+ * AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_LAMBDA. `lbsync status` reads the LBs
+ * of any spec through its own transport (cli/lb-status.ts).
  */
-import { readFile } from 'node:fs/promises';
 import { InvokeCommand, type InvokeCommandOutput, LambdaClient } from '@aws-sdk/client-lambda';
-import { createAwsClients, destroyAwsClients } from '../adapters/aws/clients.js';
 import { describeAwsError, isRetryableAwsError } from '../adapters/aws/errors.js';
-import { SsmTransport } from '../adapters/aws/transport.js';
-import { loadApplyScript } from '../core/entry.js';
 import { LbsyncError } from '../core/errors.js';
-import { silentLogger } from '../core/log.js';
-import type { Spec } from '../core/spec.js';
-import { type LbStatus, readLbStatuses } from './lb-status.js';
 
 /** Options of `lbsync resync --cloud aws`. */
 export interface AwsResyncOptions {
@@ -35,9 +25,6 @@ export interface AwsResyncOptions {
   readonly dryRun?: boolean;
   readonly force?: boolean;
 }
-
-/** One LB's live state, as `lbsync status` prints it. */
-export type AwsLbStatus = LbStatus;
 
 /** The CLI could not invoke the function, or the function failed. */
 export class AwsCliError extends LbsyncError {
@@ -88,30 +75,5 @@ export async function resyncAws(options: AwsResyncOptions): Promise<unknown> {
     return payload;
   } finally {
     client.destroy();
-  }
-}
-
-/** Each LB's live generation, sha256 and server count, read over SSM. */
-export async function statusAws(spec: Spec): Promise<readonly AwsLbStatus[]> {
-  const lb = spec.loadBalancers.aws;
-  if (lb === undefined) throw new AwsCliError('the spec has no loadBalancers.aws section');
-  const clients = createAwsClients({
-    region: spec.workers.aws?.region ?? process.env.AWS_REGION ?? 'us-east-1',
-  });
-  try {
-    const transport = new SsmTransport({
-      ssm: clients.ssm,
-      ec2: clients.ec2,
-      s3: clients.s3,
-      lb,
-      lbApply: spec.lbApply,
-      runtimeSocket: spec.runtimeSocket,
-      applyScript: await loadApplyScript(),
-      drainScript: await readFile(new URL('../templates/lbsync-drain.sh', import.meta.url), 'utf8'),
-      logger: silentLogger(),
-    });
-    return await readLbStatuses(transport);
-  } finally {
-    destroyAwsClients(clients);
   }
 }

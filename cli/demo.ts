@@ -6,9 +6,9 @@ import { startLoad } from '../adapters/local/load.js';
 import { SimulatedGroup } from '../adapters/local/source.js';
 import { LocalTransport } from '../adapters/local/transport.js';
 import { startWorkerServer, type WorkerServer } from '../adapters/local/workers.js';
+import { validateSpec } from '../adapters/spec.js';
 import { createLogger } from '../core/log.js';
 import { loadTemplate } from '../core/render.js';
-import { validateSpec } from '../core/spec.js';
 import { runSync, type SyncReport } from '../core/sync.js';
 
 /** Options for `runDemo` (the `lbsync demo` flags). */

@@ -1,5 +1,5 @@
 /*
- * `lbsync resync --cloud gcp` and `lbsync status --cloud gcp`.
+ * `lbsync resync --cloud gcp`.
  *
  * resyncGcp(options):
  *   --url <function-url>   the deployed lbsyncGcpResync HTTP function (required)
@@ -10,24 +10,10 @@
  *                          e.g. `gcloud auth application-default login` or a service account)
  *   POSTs {"lbsync":"resync","force":…,"dryRun":…} with `Authorization: Bearer <id token>`
  *   and returns the function's JSON report (per-LB outcomes), also when some LB failed.
- *
- * statusGcp(spec):
- *   Reads each LB's live generation, sha256 and server count from the guest
- *   attribute lbsync/status that the LB agent publishes, through the Compute
- *   API with this machine's Application Default Credentials.
  */
 import { GoogleAuth } from 'google-auth-library';
-import {
-  closeGcpClients,
-  createGcpClients,
-  type GcpClientOptions,
-} from '../adapters/gcp/clients.js';
-import { gcpAdaptersFromSpec } from '../adapters/gcp/from-spec.js';
 import { errorMessage, LbsyncError } from '../core/errors.js';
-import { silentLogger } from '../core/log.js';
-import type { Spec } from '../core/spec.js';
 import { postResync } from './http-resync.js';
-import { type LbStatus, readLbStatuses } from './lb-status.js';
 
 /** Options of `lbsync resync --cloud gcp`. */
 export interface GcpResyncOptions {
@@ -36,9 +22,6 @@ export interface GcpResyncOptions {
   readonly force?: boolean;
   readonly idToken?: string;
 }
-
-/** One LB's live state, as `lbsync status` prints it. */
-export type GcpLbStatus = LbStatus;
 
 /** The CLI could not reach the function, or the function failed without a report. */
 export class GcpCliError extends LbsyncError {
@@ -73,20 +56,4 @@ export async function resyncGcp(options: GcpResyncOptions): Promise<unknown> {
     timeoutMs: 600_000,
     makeError: (message, o) => new GcpCliError(message, o),
   });
-}
-
-/** Live generation, sha256 and server count of every LB in the spec. */
-export async function statusGcp(
-  spec: Spec,
-  clientOptions: GcpClientOptions = {},
-): Promise<readonly GcpLbStatus[]> {
-  const clients = createGcpClients(clientOptions);
-  try {
-    const { transport } = gcpAdaptersFromSpec(spec, clients, silentLogger(), {
-      retry: { attempts: 2, baseMs: 200 },
-    });
-    return await readLbStatuses(transport);
-  } finally {
-    await closeGcpClients(clients);
-  }
 }

@@ -1,5 +1,9 @@
+import { buildRuntime } from '../adapters/runtime.js';
+import type { Spec } from '../adapters/spec.js';
 import { errorMessage } from '../core/errors.js';
+import { silentLogger } from '../core/log.js';
 import type { Transport } from '../core/ports.js';
+import type { ProviderContext } from '../core/provider.js';
 
 /** One LB row of `lbsync status`. */
 export interface LbStatus {
@@ -23,4 +27,25 @@ export async function readLbStatuses(transport: Transport): Promise<readonly LbS
       }
     }),
   );
+}
+
+/** Options of `statusOf`. */
+export interface StatusOptions {
+  readonly specFile?: string;
+  readonly env?: NodeJS.ProcessEnv;
+  readonly tuning?: ProviderContext['tuning'];
+}
+
+/**
+ * The live state of every LB of a spec, read through the spec's own
+ * transport (SSM, Run Command, guest attributes, a local script) with this
+ * machine's credentials.
+ */
+export async function statusOf(spec: Spec, o: StatusOptions = {}): Promise<readonly LbStatus[]> {
+  const rt = await buildRuntime({ spec, logger: silentLogger(), ...o });
+  try {
+    return await readLbStatuses(rt.transport);
+  } finally {
+    await rt.close();
+  }
 }

@@ -1,16 +1,23 @@
+import { readFile } from 'node:fs/promises';
 import { Command, CommanderError, Option } from 'commander';
+import { stringify } from 'yaml';
+import { StaticSource, workersFromArgument } from '../adapters/local/source.js';
+import { FUNCTION_CLOUDS, ownerOf, sourceNames, transportNames } from '../adapters/registry.js';
+import { buildRuntime, buildSource, type Runtime } from '../adapters/runtime.js';
 import {
-  localSourceFromSpec,
-  StaticSource,
-  workersFromArgument,
-} from '../adapters/local/source.js';
+  isLegacySpec,
+  loadSpec,
+  migrateLegacySpec,
+  type Spec,
+  specJsonSchema,
+} from '../adapters/spec.js';
 import { errorMessage, LbsyncError } from '../core/errors.js';
-import { createLogger } from '../core/log.js';
-import type { WorkerSource } from '../core/ports.js';
+import { createLogger, type Logger, silentLogger } from '../core/log.js';
+import type { Worker } from '../core/model.js';
 import { loadTemplate, renderConfig } from '../core/render.js';
-import { loadSpec, type Spec, specJsonSchema } from '../core/spec.js';
+import { parseSpecDocument } from '../core/spec.js';
 import { runSync } from '../core/sync.js';
-import { type LbStatus, readLbStatuses } from './lb-status.js';
+import { statusOf } from './lb-status.js';
 import { formatReport } from './output.js';
 
 /** Exit codes of the CLI. */
@@ -33,19 +40,52 @@ interface CommonOptions {
   readonly json?: boolean;
 }
 
-async function sourceFor(spec: Spec, specFile: string, workers?: string): Promise<WorkerSource> {
-  if (workers !== undefined) return new StaticSource(await workersFromArgument(workers));
-  if (spec.cloud !== 'local') {
-    throw new CliExitError(
-      `spec is for cloud ${spec.cloud}; pass --workers <file|ip,ip,...> or use 'resync --cloud ${spec.cloud}'`,
-      EXIT.usage,
-    );
+/** A cloud source resolves with the deployed function's identity, not this machine's. */
+function refuseCloudSource(spec: Spec, workers: string | undefined): void {
+  if (workers !== undefined) return;
+  const owner = ownerOf('source', spec.workers.source)?.descriptor.cloud ?? null;
+  if (owner === null) return;
+  const cloud = spec.cloud === 'local' ? owner : spec.cloud;
+  throw new CliExitError(
+    `spec is for cloud ${cloud}; pass --workers <file|ip,ip,...> or use 'resync --cloud ${cloud}'`,
+    EXIT.usage,
+  );
+}
+
+/**
+ * The spec's adapters, built through the registry like a function builds
+ * them; `--workers` replaces the worker source with a fixed list.
+ */
+async function runtimeFor(
+  spec: Spec,
+  specFile: string,
+  logger: Logger,
+  workers?: string,
+): Promise<Runtime> {
+  refuseCloudSource(spec, workers);
+  const rt = await buildRuntime({ spec, specFile, logger });
+  if (workers === undefined) return rt;
+  return { ...rt, source: new StaticSource(await workersFromArgument(workers)) };
+}
+
+/** The workers `render` shows: `--workers`, or the spec's (non-cloud) source. */
+async function workersFor(
+  spec: Spec,
+  specFile: string,
+  workers?: string,
+): Promise<readonly Worker[]> {
+  refuseCloudSource(spec, workers);
+  if (workers !== undefined) return workersFromArgument(workers);
+  const { source, close } = await buildSource({ spec, specFile, logger: silentLogger() });
+  try {
+    return await source.resolve();
+  } finally {
+    await close();
   }
-  return localSourceFromSpec(spec, specFile);
 }
 
 interface ResyncOptions {
-  readonly cloud: 'aws' | 'azure' | 'gcp';
+  readonly cloud: (typeof FUNCTION_CLOUDS)[number];
   readonly function?: string;
   readonly region?: string;
   readonly url?: string;
@@ -86,21 +126,6 @@ async function resync(o: ResyncOptions): Promise<unknown> {
   }
 }
 
-async function status(spec: Spec): Promise<readonly LbStatus[]> {
-  switch (spec.cloud) {
-    case 'aws':
-      return (await import('./aws.js')).statusAws(spec);
-    case 'azure':
-      return (await import('./azure.js')).statusAzure(spec);
-    case 'gcp':
-      return (await import('./gcp.js')).statusGcp(spec);
-    case 'local': {
-      const { localTransportFromSpec } = await import('../adapters/local/from-spec.js');
-      return readLbStatuses(localTransportFromSpec(spec));
-    }
-  }
-}
-
 /** Build the `lbsync` command tree; exported for tests. */
 export function buildProgram(out: (s: string) => void = (s) => process.stdout.write(s)): Command {
   const program = new Command('lbsync')
@@ -124,9 +149,26 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
     .argument('<spec>', 'path to lbsync.config.yaml')
     .action(async (specFile: string) => {
       const spec = await loadSpec(specFile);
+      const legacy = isLegacySpec(parseSpecDocument(await readFile(specFile, 'utf8'), specFile));
       out(
-        `${specFile}: ok (${spec.name}, cloud ${spec.cloud}, profile ${spec.profile}, ${spec.services.length} services)\n`,
+        `${specFile}: ok (${spec.name}, workers ${spec.workers.source}, LBs ${spec.loadBalancers.transport}, cloud ${spec.cloud}, profile ${spec.profile}, ${spec.services.length} services)\n`,
       );
+      if (legacy) {
+        out(
+          `${specFile}: note: this is the single-cloud form of earlier releases; \`lbsync migrate ${specFile}\` prints it in the source/transport form\n`,
+        );
+      }
+    });
+
+  program
+    .command('migrate')
+    .description('print a spec in the source/transport form (the single-cloud form is rewritten)')
+    .argument('<spec>', 'path to lbsync.config.yaml')
+    .action(async (specFile: string) => {
+      await loadSpec(specFile); // refuse an invalid spec before rewriting it
+      const data = parseSpecDocument(await readFile(specFile, 'utf8'), specFile);
+      const { cloud: _derived, ...rest } = migrateLegacySpec(data) as Record<string, unknown>;
+      out(stringify(rest, { lineWidth: 100 }));
     });
 
   program
@@ -136,13 +178,8 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
     .addOption(workersOpt)
     .action(async (specFile: string, opts: CommonOptions) => {
       const spec = await loadSpec(specFile);
-      const source = await sourceFor(spec, specFile, opts.workers);
-      const rendered = renderConfig(
-        spec,
-        await source.resolve(),
-        await loadTemplate(spec, specFile),
-      );
-      out(rendered.text);
+      const workers = await workersFor(spec, specFile, opts.workers);
+      out(renderConfig(spec, workers, await loadTemplate(spec, specFile)).text);
     });
 
   for (const name of ['plan', 'apply'] as const) {
@@ -150,35 +187,27 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
       .command(name)
       .description(
         name === 'plan'
-          ? 'show what would change on each local LB (no push)'
-          : 'resolve, render and push to each local LB through the apply script',
+          ? "show what would change on each LB (reads each LB's live state, pushes nothing)"
+          : "resolve, render and push to each LB through the spec's transport and the apply script",
       )
-      .argument('<spec>', 'path to lbsync.config.yaml (cloud: local)')
+      .argument('<spec>', 'path to lbsync.config.yaml')
       .addOption(workersOpt)
       .option('--force', 'apply even when a guard (minWorkers, maxRemovalPercent) refuses')
       .option('--json', 'print the report as JSON')
       .addOption(logLevel)
       .action(async (specFile: string, opts: CommonOptions & { force?: boolean }) => {
         const spec = await loadSpec(specFile);
-        if (spec.cloud !== 'local') {
-          throw new CliExitError(
-            `${name} drives local LBs; this spec is for cloud ${spec.cloud}`,
-            EXIT.usage,
+        const logger = createLogger({ level: opts.logLevel, fd: 2, base: { cloud: spec.cloud } });
+        const rt = await runtimeFor(spec, specFile, logger, opts.workers);
+        let report: Awaited<ReturnType<typeof runSync>>;
+        try {
+          report = await runSync(
+            { reason: 'manual', force: opts.force === true, dryRun: name === 'plan' },
+            rt,
           );
+        } finally {
+          await rt.close();
         }
-        const report = await runSync(
-          { reason: 'manual', force: opts.force === true, dryRun: name === 'plan' },
-          {
-            spec,
-            template: await loadTemplate(spec, specFile),
-            source: await sourceFor(spec, specFile, opts.workers),
-            // Loaded lazily: commands that push pay for the transport, the others don't.
-            transport: (await import('../adapters/local/from-spec.js')).localTransportFromSpec(
-              spec,
-            ),
-            logger: createLogger({ level: opts.logLevel, fd: 2, base: { cloud: 'local' } }),
-          },
-        );
         out(opts.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatReport(report)}\n`);
         if (!report.ok) {
           const bad = report.results.filter((r) => !r.ok);
@@ -219,7 +248,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
     .description('invoke the deployed lbsync function of a cloud and print its per-LB results')
     .addOption(
       new Option('--cloud <cloud>', 'which deployment')
-        .choices(['aws', 'azure', 'gcp'])
+        .choices([...FUNCTION_CLOUDS])
         .makeOptionMandatory(),
     )
     .option('--function <name|arn>', 'aws: the Lambda function name or ARN')
@@ -246,15 +275,14 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
 
   program
     .command('status')
-    .description("read each LB's live generation, sha256 and server count")
-    .argument('<spec>', 'path to lbsync.config.yaml')
-    .addOption(
-      new Option('--cloud <cloud>', 'override the spec').choices(['aws', 'azure', 'gcp', 'local']),
+    .description(
+      "read each LB's live generation, sha256 and server count through the spec's transport",
     )
+    .argument('<spec>', 'path to lbsync.config.yaml')
     .option('--json', 'print JSON')
-    .action(async (specFile: string, o: { cloud?: string; json?: boolean }) => {
+    .action(async (specFile: string, o: { json?: boolean }) => {
       const spec = await loadSpec(specFile);
-      const rows = await status({ ...spec, cloud: (o.cloud ?? spec.cloud) as Spec['cloud'] });
+      const rows = await statusOf(spec, { specFile });
       if (o.json) out(`${JSON.stringify(rows, null, 2)}\n`);
       else {
         for (const r of rows) {
@@ -271,6 +299,14 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
           EXIT.failed,
         );
       }
+    });
+
+  program
+    .command('providers')
+    .description('list the worker sources and LB transports this build knows')
+    .action(() => {
+      out(`worker sources (workers.source): ${sourceNames().join(', ')}\n`);
+      out(`LB transports (loadBalancers.transport): ${transportNames().join(', ')}\n`);
     });
 
   program

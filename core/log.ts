@@ -17,6 +17,15 @@ export interface Logger {
   warn(fields: LogFields, msg: string): void;
   error(fields: LogFields, msg: string): void;
   child(fields: LogFields): Logger;
+  /** Fields every line of this logger already carries (so callers never bind a key twice). */
+  bindings?(): LogFields;
+}
+
+/** A child bound with those of `fields` the logger does not carry yet: one binding per key. */
+export function bindOnce(logger: Logger, fields: LogFields): Logger {
+  const bound = logger.bindings?.() ?? {};
+  const fresh = Object.fromEntries(Object.entries(fields).filter(([k]) => !(k in bound)));
+  return Object.keys(fresh).length === 0 ? logger : logger.child(fresh);
 }
 
 /** Options for `createLogger`. */
@@ -73,5 +82,6 @@ export function memoryLogger(
     warn: at('warn'),
     error: at('error'),
     child: (fields) => memoryLogger(lines, { ...base, ...fields }),
+    bindings: () => base,
   };
 }

@@ -1,6 +1,3 @@
-/** Clouds lbsync knows. `local` runs everything on this machine (demo, tests). */
-export type Cloud = 'aws' | 'azure' | 'gcp' | 'local';
-
 /**
  * A worker node the LB forwards to. `serving` workers take new connections;
  * `draining` ones keep their config line with weight 0 so in-flight sessions
@@ -81,7 +78,7 @@ export interface LbTarget {
 }
 
 /** Why a sync runs. Every trigger means only "this group may have changed". */
-export type SyncReason = 'event' | 'schedule' | 'manual' | 'lifecycle';
+export type SyncReason = 'event' | 'schedule' | 'manual';
 
 /** What every entry point turns its input into. */
 export interface SyncRequest {

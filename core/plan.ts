@@ -1,6 +1,6 @@
 import type { LiveState, Worker } from './model.js';
 import type { RenderedConfig } from './render.js';
-import type { Spec } from './spec.js';
+import type { CoreSpec } from './spec.js';
 
 /**
  * What a sync would do to one LB, computed without I/O.
@@ -30,9 +30,11 @@ export interface PlanInput {
   /** Canonical workers (see `canonicalWorkers`) the config was rendered from. */
   readonly workers: readonly Worker[];
   readonly live: LiveState;
-  readonly guards: Spec['guards'];
+  readonly guards: CoreSpec['guards'];
   readonly serviceCount: number;
   readonly force: boolean;
+  /** How this caller forces past a guard, appended to a refusal (`use --force`). */
+  readonly forceHint?: string;
 }
 
 /** Result of checking the guards; `null` when they pass. */
@@ -41,8 +43,8 @@ export function checkGuards(input: Omit<PlanInput, 'desired' | 'force'>): string
   const { minWorkers, maxRemovalPercent } = input.guards;
   if (serving.length < minWorkers) {
     return serving.length === 0
-      ? `refusing an empty worker set (guards.minWorkers=${minWorkers}); use --force to apply anyway`
-      : `only ${serving.length} serving workers, below guards.minWorkers=${minWorkers}; use --force to apply anyway`;
+      ? `refusing an empty worker set (guards.minWorkers=${minWorkers})`
+      : `only ${serving.length} serving workers, below guards.minWorkers=${minWorkers}`;
   }
   const liveWorkers =
     input.live.workerIds?.length ??
@@ -57,7 +59,7 @@ export function checkGuards(input: Omit<PlanInput, 'desired' | 'force'>): string
   }
   const pct = (lost / liveWorkers) * 100;
   if (pct > maxRemovalPercent) {
-    return `would remove ${lost} of ${liveWorkers} live workers (${pct.toFixed(0)}% > guards.maxRemovalPercent=${maxRemovalPercent}); use --force to apply anyway`;
+    return `would remove ${lost} of ${liveWorkers} live workers (${pct.toFixed(0)}% > guards.maxRemovalPercent=${maxRemovalPercent})`;
   }
   return null;
 }
@@ -88,7 +90,13 @@ export function planLb(input: PlanInput): LbPlan {
   }
   const refusal = checkGuards(input);
   if (refusal !== null) {
-    if (!input.force) return { ...base, action: 'refuse', reason: refusal };
+    if (!input.force) {
+      return {
+        ...base,
+        action: 'refuse',
+        reason: `${refusal}; ${input.forceHint ?? 'use --force to apply anyway'}`,
+      };
+    }
     return { ...base, action: 'apply', reason: `forced past guard: ${refusal}` };
   }
   return {

@@ -1,5 +1,7 @@
-import type { ApplyResult, LbTarget, LiveState, Worker } from './model.js';
+import type { Logger } from './log.js';
+import type { ApplyResult, LbTarget, LiveState, ServiceDef, Worker } from './model.js';
 import type { Payload } from './payload.js';
+import type { SyncReport } from './sync.js';
 
 /**
  * Where workers come from. One implementation per cloud (ASG, VMSS, MIG) plus
@@ -8,6 +10,12 @@ import type { Payload } from './payload.js';
 export interface WorkerSource {
   /** Every worker of every configured group; draining ones flagged. Empty is a valid answer. */
   resolve(signal?: AbortSignal): Promise<readonly Worker[]>;
+  /**
+   * A copy that also serves `ids`, machines a launch lifecycle hook holds
+   * back until the LBs know them. Sources without lifecycle hooks omit it;
+   * decorators forward it.
+   */
+  admitting?(ids: readonly string[]): WorkerSource;
 }
 
 /**
@@ -21,4 +29,42 @@ export interface Transport {
   status(target: LbTarget, signal?: AbortSignal): Promise<LiveState>;
   /** Run the apply contract on one LB; resolves with the script's result line. */
   apply(target: LbTarget, payload: Payload, signal?: AbortSignal): Promise<ApplyResult>;
+}
+
+/** What templates/lbsync-drain.sh reports for one LB. */
+export interface DrainResult {
+  /** `drained`: sessions reached 0; `timeout`: deadline hit; `absent`: the LB does not know the server. */
+  readonly result: 'drained' | 'timeout' | 'absent' | 'failed';
+  readonly server: string;
+  /** Backends the server was set to drain in. */
+  readonly backends: number;
+  /** Sessions still open when the script returned. */
+  readonly sessions: number;
+  readonly ms: number;
+  readonly message?: string;
+}
+
+/**
+ * Drains one server on an LB before its machine goes (lifecycle hooks): new
+ * connections stop at once, in-flight sessions finish or a deadline passes.
+ */
+export interface Drainer {
+  drain(
+    target: LbTarget,
+    server: string,
+    seconds: number,
+    signal?: AbortSignal,
+  ): Promise<DrainResult>;
+}
+
+/** Services to serve besides the spec's static ones (Kubernetes Services of type LoadBalancer). */
+export interface ServiceSource {
+  /** The current set, validated; refusals are the source's to report. */
+  resolve(signal?: AbortSignal): Promise<readonly ServiceDef[]>;
+}
+
+/** Told the outcome of every sync (Kubernetes Service status, finalizers, events). */
+export interface SyncObserver {
+  /** Must not throw for a failure of its own: it logs it (the LBs are already in step). */
+  afterSync(report: SyncReport, logger: Logger, signal?: AbortSignal): Promise<void>;
 }

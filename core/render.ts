@@ -3,10 +3,10 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Handlebars from 'handlebars';
 import { InputError, RenderError } from './errors.js';
-import type { Worker } from './model.js';
+import type { ServiceDef, Worker } from './model.js';
 import { sha256Hex } from './payload.js';
 import { resolveTuning, type Tuning } from './profiles.js';
-import type { Spec } from './spec.js';
+import type { CoreSpec } from './spec.js';
 import { assertIpAddress, assertSafeId, hostPort } from './validate.js';
 
 /** The bundled template's path. */
@@ -30,12 +30,21 @@ export interface RenderContext {
   readonly workerCount: number;
   readonly serverCount: number;
   readonly stats: { readonly bind: string; readonly prometheus: boolean } | null;
+  /** Any service health-checked (kept for custom templates written against the global check). */
   readonly health: { readonly port: number; readonly path: string } | null;
   readonly services: readonly {
     readonly name: string;
     readonly bind: string;
     readonly mode: 'tcp' | 'http';
     readonly http: boolean;
+    /** This service's health check; null renders none. */
+    readonly health: { readonly port: number; readonly path: string } | null;
+    readonly balance: string;
+    /** `timeout <name> <value>` lines for the frontend (client) and the backend (others). */
+    readonly frontendTimeouts: readonly string[];
+    readonly backendTimeouts: readonly string[];
+    /** Client CIDRs allowed to connect; empty: everyone. */
+    readonly sourceRanges: readonly string[];
     readonly defaultServer: string;
     /** `"<id> <ip>:<port>[ weight 0]"`, sorted by id. */
     readonly servers: readonly string[];
@@ -50,6 +59,8 @@ export interface RenderedConfig {
   readonly servers: number;
   /** Worker ids in the config, sorted. */
   readonly workerIds: readonly string[];
+  /** The validated, canonical workers it was rendered from. */
+  readonly workers: readonly Worker[];
 }
 
 /** Compile a Handlebars template. `noEscape`: the output is a config file, not HTML. */
@@ -65,7 +76,10 @@ export function compileTemplate(source: string): Template {
 }
 
 /** Load the spec's template (path relative to the spec file), or the bundled one. */
-export async function loadTemplate(spec: Spec, specFile?: string): Promise<Template> {
+export async function loadTemplate(
+  spec: Pick<CoreSpec, 'template'>,
+  specFile?: string,
+): Promise<Template> {
   let path = DEFAULT_TEMPLATE_PATH;
   if (spec.template !== undefined) {
     path = isAbsolute(spec.template)
@@ -110,56 +124,94 @@ export function canonicalWorkers(workers: readonly Worker[]): readonly Worker[] 
   return [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
-/** Build what the template sees. Pure; exported for tests and custom templates. */
-export function buildRenderContext(spec: Spec, workers: readonly Worker[]): RenderContext {
-  const sorted = canonicalWorkers(workers);
-  const tuning = resolveTuning(spec.profile, spec.tuning);
+/** The spec's static `services:` as service definitions, each with the spec's health check. */
+export function servicesOf(spec: CoreSpec): readonly ServiceDef[] {
   const hc = spec.healthCheck;
-  const services = spec.services.map((svc) => {
+  const healthCheck = hc.enabled
+    ? { port: hc.port, path: hc.path, interval: hc.interval, rise: hc.rise, fall: hc.fall }
+    : null;
+  return spec.services.map((svc) => ({
+    name: svc.name,
+    bind: svc.bind,
+    nodePort: svc.nodePort,
+    mode: svc.mode,
+    proxyProtocol: svc.proxyProtocol,
+    healthCheck,
+    origin: { kind: 'spec' },
+  }));
+}
+
+const TIMEOUT_ORDER = ['connect', 'server', 'tunnel'] as const;
+
+/**
+ * Build what the template sees. Pure; exported for tests and custom
+ * templates. `workers` must be canonical (see `canonicalWorkers`);
+ * `services` defaults to the spec's static ones.
+ */
+export function buildRenderContext(
+  spec: CoreSpec,
+  workers: readonly Worker[],
+  services: readonly ServiceDef[] = servicesOf(spec),
+): RenderContext {
+  const tuning = resolveTuning(spec.profile, spec.tuning);
+  const rendered = services.map((svc) => {
     const parts: string[] = [];
-    if (hc.enabled)
+    const hc = svc.healthCheck;
+    if (hc !== null)
       parts.push(`check port ${hc.port} inter ${hc.interval} rise ${hc.rise} fall ${hc.fall}`);
     if (svc.proxyProtocol === 'v1') parts.push('send-proxy');
     if (svc.proxyProtocol === 'v2') parts.push('send-proxy-v2');
     if (tuning.serverMaxconn !== undefined) parts.push(`maxconn ${tuning.serverMaxconn}`);
     // One string per server keeps the template loop cheap at 10,000+ servers.
-    const servers = sorted.map((w) => {
+    const servers = workers.map((w) => {
       const line = `${w.id} ${hostPort(w.address, svc.nodePort)}`;
       return w.state === 'draining' ? `${line} weight 0` : line;
     });
+    const t = svc.timeouts ?? {};
     return {
       name: svc.name,
       bind: svc.bind,
       mode: svc.mode,
       http: svc.mode === 'http',
+      health: hc === null ? null : { port: hc.port, path: hc.path },
+      balance: svc.balance ?? tuning.balance,
+      frontendTimeouts: t.client !== undefined ? [`client ${t.client}`] : [],
+      backendTimeouts: TIMEOUT_ORDER.flatMap((k) => (t[k] !== undefined ? [`${k} ${t[k]}`] : [])),
+      sourceRanges: svc.sourceRanges ?? [],
       defaultServer: parts.join(' ') || 'inter 2s',
       servers,
     };
   });
+  const firstHealth = rendered.find((r) => r.health !== null)?.health ?? null;
   return {
     name: spec.name,
     profile: spec.profile,
     tuning,
     runtimeSocket: spec.runtimeSocket,
     hardStopAfter: spec.drain.seconds > 0 ? `${spec.drain.seconds}s` : null,
-    workerCount: sorted.length,
-    serverCount: sorted.length * services.length,
+    workerCount: workers.length,
+    serverCount: workers.length * rendered.length,
     stats: spec.stats ?? null,
-    health: hc.enabled ? { port: hc.port, path: hc.path } : null,
-    services,
+    health: firstHealth,
+    services: rendered,
   };
 }
 
-/** Render the HAProxy config for a spec and worker set. Same input, same bytes. */
+/**
+ * Render the HAProxy config for a spec and worker set (validated and made
+ * canonical here, once). Same input, same bytes.
+ */
 export function renderConfig(
-  spec: Spec,
+  spec: CoreSpec,
   workers: readonly Worker[],
   template: Template,
+  services?: readonly ServiceDef[],
 ): RenderedConfig {
-  const ctx = buildRenderContext(spec, workers);
+  const canonical = canonicalWorkers(workers);
+  const ctx = buildRenderContext(spec, canonical, services);
   let text: string;
   try {
-    text = ctx === undefined ? '' : template.render(ctx);
+    text = template.render(ctx);
   } catch (err) {
     throw new RenderError(`template failed to render: ${(err as Error).message}`, { cause: err });
   }
@@ -169,11 +221,7 @@ export function renderConfig(
     text,
     sha256: sha256Hex(text),
     servers: ctx.serverCount,
-    workerIds: ctx.services.length > 0 ? canonicalIds(ctx) : [],
+    workerIds: ctx.services.length > 0 ? canonical.map((w) => w.id) : [],
+    workers: canonical,
   };
-}
-
-function canonicalIds(ctx: RenderContext): readonly string[] {
-  const first = ctx.services[0];
-  return first === undefined ? [] : first.servers.map((s) => s.slice(0, s.indexOf(' ')));
 }

@@ -1,19 +1,34 @@
 import { errorMessage, isRetryable, LbsyncError } from './errors.js';
-import type { Logger } from './log.js';
-import type { ApplyOutcome, ApplyResult, LbTarget, LiveState, SyncRequest } from './model.js';
+import { bindOnce, type Logger } from './log.js';
+import type {
+  ApplyOutcome,
+  ApplyResult,
+  LbTarget,
+  LiveState,
+  ServiceDef,
+  SyncRequest,
+  Worker,
+} from './model.js';
 import { encodePayload } from './payload.js';
 import { type LbPlan, planLb } from './plan.js';
-import type { Transport, WorkerSource } from './ports.js';
-import { canonicalWorkers, renderConfig, type Template } from './render.js';
-import type { Spec } from './spec.js';
+import type { ServiceSource, SyncObserver, Transport, WorkerSource } from './ports.js';
+import { type RenderedConfig, renderConfig, servicesOf, type Template } from './render.js';
+import type { CoreSpec } from './spec.js';
 
 /** Everything one sync needs; built once per cold start by an entry point. */
 export interface SyncDeps {
-  readonly spec: Spec;
+  readonly spec: CoreSpec;
   readonly template: Template;
   readonly source: WorkerSource;
   readonly transport: Transport;
+  /** Services discovered outside the spec (Kubernetes), served beside the static ones. */
+  readonly services?: ServiceSource;
+  /** Told every report (Kubernetes Service status, finalizers, events). */
+  readonly observers?: readonly SyncObserver[];
+  /** Bound with the entry point's fields (cloud, group, eventId); runSync adds only `generation`. */
   readonly logger: Logger;
+  /** How this entry point's caller forces past a guard, for refusals (default: `use --force`). */
+  readonly forceHint?: string;
   /** Clock for the generation; injectable so tests can replay old generations. */
   readonly now?: () => number;
 }
@@ -49,6 +64,8 @@ export interface SyncReport {
   /** True when some LB failed in a way a retry could fix. */
   readonly retryable: boolean;
   readonly results: readonly LbResult[];
+  /** What the config serves: the spec's services and any discovered ones. */
+  readonly services: readonly ServiceDef[];
   readonly ms: number;
 }
 
@@ -65,25 +82,36 @@ const RETRYABLE_OUTCOMES: ReadonlySet<LbResult['outcome']> = new Set(['busy']);
  * plan → push → report. Resolution and rendering errors throw (typed); per-LB
  * failures are captured in the report so one LB never blocks another.
  */
-export async function runSync(request: SyncRequest, deps: SyncDeps): Promise<SyncReport> {
+export async function runSync(
+  request: SyncRequest,
+  deps: SyncDeps,
+  signal?: AbortSignal,
+): Promise<SyncReport> {
   const started = performance.now();
   const now = deps.now ?? Date.now;
   const { spec } = deps;
   // Generation = when resolution started: a later resolution always sees a
   // membership at least as new, so "newer generation wins" is safe on the LB.
   const generation = now();
-  const log = deps.logger.child({
+  // Entry points bind cloud, group and eventId once; a key bound twice would
+  // repeat on every line.
+  const log = bindOnce(deps.logger, {
     cloud: spec.cloud,
     ...(request.group !== undefined ? { group: request.group } : {}),
-    generation,
     ...(request.eventId !== undefined ? { eventId: request.eventId } : {}),
+    generation,
   });
   const dryRun = request.dryRun === true;
   const force = request.force === true;
 
   let t = performance.now();
-  const raw = await deps.source.resolve();
-  const workers = canonicalWorkers(raw);
+  const [raw, discovered] = await Promise.all([
+    deps.source.resolve(signal),
+    deps.services?.resolve(signal) ?? Promise.resolve([] as readonly ServiceDef[]),
+  ]);
+  const services = [...servicesOf(spec), ...discovered];
+  const desired = renderConfig(spec, raw, deps.template, services);
+  const workers = desired.workers;
   const serving = workers.filter((w) => w.state === 'serving').length;
   log.info(
     {
@@ -91,13 +119,13 @@ export async function runSync(request: SyncRequest, deps: SyncDeps): Promise<Syn
       reason: request.reason,
       serving,
       draining: workers.length - serving,
+      services: services.length,
       ms: ms(t),
     },
     'resolved workers',
   );
 
   t = performance.now();
-  const desired = renderConfig(spec, workers, deps.template);
   const payload = encodePayload(desired.text, generation, desired.servers);
   log.info(
     {
@@ -111,7 +139,7 @@ export async function runSync(request: SyncRequest, deps: SyncDeps): Promise<Syn
     'rendered config',
   );
 
-  const targets = await deps.transport.targets();
+  const targets = await deps.transport.targets(signal);
   const results = await Promise.all(
     targets.map((target) =>
       syncOne(target, {
@@ -122,6 +150,8 @@ export async function runSync(request: SyncRequest, deps: SyncDeps): Promise<Syn
         payload,
         dryRun,
         force,
+        serviceCount: services.length,
+        ...(signal !== undefined ? { signal } : {}),
       }),
     ),
   );
@@ -142,6 +172,7 @@ export async function runSync(request: SyncRequest, deps: SyncDeps): Promise<Syn
     ok,
     retryable: results.some((r) => !r.ok && r.retryable),
     results,
+    services,
     ms: ms(started),
   };
   const summary = results.map((r) => `${r.lb}=${r.outcome}`).join(' ');
@@ -156,31 +187,35 @@ export async function runSync(request: SyncRequest, deps: SyncDeps): Promise<Syn
     },
     targets.length === 0 ? 'no LB targets found' : `sync finished: ${summary}`,
   );
+  for (const o of deps.observers ?? []) await o.afterSync(report, log, signal);
   return report;
 }
 
 interface OneContext {
   readonly deps: SyncDeps;
   readonly log: Logger;
-  readonly desired: ReturnType<typeof renderConfig>;
-  readonly workers: ReturnType<typeof canonicalWorkers>;
+  readonly desired: RenderedConfig;
+  readonly workers: readonly Worker[];
   readonly payload: ReturnType<typeof encodePayload>;
   readonly dryRun: boolean;
   readonly force: boolean;
+  readonly serviceCount: number;
+  readonly signal?: AbortSignal;
 }
 
 async function syncOne(target: LbTarget, c: OneContext): Promise<LbResult> {
   const started = performance.now();
   let plan: LbPlan | null = null;
   try {
-    const live: LiveState = await c.deps.transport.status(target);
+    const live: LiveState = await c.deps.transport.status(target, c.signal);
     plan = planLb({
       desired: c.desired,
       workers: c.workers,
       live,
       guards: c.deps.spec.guards,
-      serviceCount: c.deps.spec.services.length,
+      serviceCount: c.serviceCount,
       force: c.force,
+      ...(c.deps.forceHint !== undefined ? { forceHint: c.deps.forceHint } : {}),
     });
     c.log.info(
       {
@@ -214,7 +249,7 @@ async function syncOne(target: LbTarget, c: OneContext): Promise<LbResult> {
     if (plan.action === 'noop' && live.generation >= c.payload.generation) {
       return done({ lb: target.id, outcome: 'unchanged', ok: true, retryable: false, plan });
     }
-    const apply = await c.deps.transport.apply(target, c.payload);
+    const apply = await c.deps.transport.apply(target, c.payload, c.signal);
     const ok = GOOD.has(apply.result);
     const r = done({
       lb: target.id,

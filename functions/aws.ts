@@ -1,54 +1,34 @@
-import { readFile } from 'node:fs/promises';
-import { createAwsClients } from '../adapters/aws/clients.js';
-import type { AwsHandlerResult, LambdaContextLike } from '../adapters/aws/handler.js';
+import type { AwsHandlerResult, LambdaContextLike } from '../adapters/aws/entry.js';
+import type { FunctionOverrides } from '../adapters/runtime.js';
+import { coldStart, initFailure } from '../core/cold-start.js';
 
 /*
- * The AWS Lambda entry point: only glue. The spec comes from LBSYNC_SPEC /
- * LBSYNC_SPEC_FILE; SDK clients use the standard configuration chain
- * (region from the spec, credentials from the Lambda role, AWS_ENDPOINT_URL*
- * when set). Everything is built once per cold start.
- *
- * The SDK clients are imported statically; lbsync's own pipeline (and with it
- * zod, yaml, handlebars and pino) is imported on the first invocation, so the
- * module's import costs what the SDK clients cost. bench/aws.ts reports both
- * the import time and the time to a ready handler.
+ * The AWS Lambda entry point: glue. The spec comes from LBSYNC_SPEC /
+ * LBSYNC_SPEC_FILE, SDK clients from the standard configuration chain. The
+ * pipeline (zod, yaml, handlebars, pino, the SDK clients) loads on the first
+ * invocation, so importing the module costs little (bench/aws.ts measures it).
  */
-
-/** The LB-side drain script shipped with every drain command. */
-const DRAIN_SCRIPT_URL = new URL('../templates/lbsync-drain.sh', import.meta.url);
-
 type Handle = (event: unknown, context?: LambdaContextLike) => Promise<AwsHandlerResult>;
+let overrides: FunctionOverrides = {};
+const entry = coldStart(() => buildAwsHandler(overrides.env));
 
-let ready: Promise<Handle> | undefined;
+/** Replace how the runtime is built (tests point the clients at the fakes); resets the cold start. */
+export function configureAwsFunction(o: FunctionOverrides): void {
+  overrides = o;
+  entry.reset();
+}
 
-/** Build the handler from the environment; exported for the cold-start benchmark. */
+/** The handler, built on first use; exported for the cold-start benchmark. */
+export const readyAwsHandler = (): Promise<Handle> => entry.get();
+
+/** A fresh handler from `env` (the packaging test starts the shipped bundle with it). */
 export async function buildAwsHandler(env: NodeJS.ProcessEnv = process.env): Promise<Handle> {
-  const [
-    { loadApplyScript, loadSpecFromEnv },
-    { createLogger },
-    { loadTemplate },
-    { createAwsHandler },
-  ] = await Promise.all([
-    import('../core/entry.js'),
-    import('../core/log.js'),
-    import('../core/render.js'),
-    import('../adapters/aws/handler.js'),
+  const [{ buildFunctionRuntime }, aws] = await Promise.all([
+    import('../adapters/runtime.js'),
+    import('../adapters/aws/entry.js'),
   ]);
-  const spec = await loadSpecFromEnv(env);
-  const [template, applyScript, drainScript] = await Promise.all([
-    loadTemplate(spec, env.LBSYNC_SPEC_FILE),
-    loadApplyScript(env.LBSYNC_APPLY_SCRIPT),
-    readFile(env.LBSYNC_DRAIN_SCRIPT ?? DRAIN_SCRIPT_URL, 'utf8'),
-  ]);
-  const region = spec.workers.aws?.region ?? env.AWS_REGION ?? 'us-east-1';
-  return createAwsHandler({
-    spec,
-    template,
-    clients: createAwsClients({ region }, env),
-    logger: createLogger({ base: { cloud: 'aws' } }),
-    applyScript,
-    drainScript,
-  });
+  const rt = await buildFunctionRuntime('aws', aws.AWS_FORCE_HINT, { ...overrides, env });
+  return aws.createAwsHandler(aws.awsTriggerDeps(rt), rt.logger);
 }
 
 /** Lambda handler for Auto Scaling events, schedules and manual resync requests. */
@@ -56,28 +36,6 @@ export async function handler(
   event: unknown,
   context?: LambdaContextLike,
 ): Promise<AwsHandlerResult> {
-  if (ready === undefined) {
-    ready = buildAwsHandler();
-    // A failed cold start must not be cached: the next invocation tries again.
-    ready.catch(() => {
-      ready = undefined;
-    });
-  }
-  let handle: Handle;
-  try {
-    handle = await ready;
-  } catch (err) {
-    const e = err as { name?: string; message?: string; retryable?: boolean };
-    // A bad spec does not heal by retrying: report it and end the invocation.
-    // Anything else (a transient read failure) fails it so Lambda retries.
-    if (e.retryable !== false) throw err;
-    process.stdout.write(
-      `${JSON.stringify({ level: 'error', service: 'lbsync', cloud: 'aws', stage: 'init', errorType: e.name, error: e.message, msg: 'cannot start: fix the spec and redeploy' })}\n`,
-    );
-    return {
-      ok: false,
-      error: { message: e.message ?? String(err), type: e.name ?? 'Error', retryable: false },
-    };
-  }
-  return handle(event, context);
+  const handle = await entry.get().catch((err: unknown) => initFailure(err, 'aws'));
+  return typeof handle === 'function' ? handle(event, context) : handle;
 }

@@ -26,7 +26,8 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { build, type Metafile } from 'esbuild';
+import { build, type Metafile, type Plugin } from 'esbuild';
+import { FUNCTION_CLOUDS, type FunctionCloud, PROVIDERS } from '../adapters/registry.js';
 import { renderCloudInit } from '../stacks/cloud-init.js';
 
 const root = join(import.meta.dirname, '..');
@@ -60,6 +61,35 @@ export const ESM_NODE_DEFINE: Readonly<Record<string, string>> = {
   __dirname: '__lbsyncDirname',
   __filename: '__lbsyncFilename',
 };
+
+/**
+ * The registry names every provider's factory behind a dynamic import. In
+ * the bundle of `cloud`, the factories of other clouds' providers become a
+ * stub that says so, so no bundle carries another cloud's SDK; cloud-neutral
+ * providers (local, kubernetes) stay in every bundle.
+ */
+export function onlyOwnCloudFactories(cloud: string): Plugin {
+  const foreign = PROVIDERS.map((p) => p.descriptor).filter(
+    (d) => d.cloud !== null && d.cloud !== cloud,
+  );
+  const pattern = new RegExp(
+    `^\\./(${foreign.map((d) => d.name).join('|') || '$^'})/factory\\.js$`,
+  );
+  return {
+    name: 'lbsync-only-own-cloud-factories',
+    setup(b) {
+      b.onResolve({ filter: pattern }, (args) =>
+        args.importer.endsWith(join('adapters', 'registry.ts'))
+          ? { path: args.path, namespace: 'lbsync-foreign-factory' }
+          : undefined,
+      );
+      b.onLoad({ filter: /.*/, namespace: 'lbsync-foreign-factory' }, (args) => ({
+        contents: `throw new Error(${JSON.stringify(`${args.path}: this is the ${cloud} bundle; a spec whose source or transport belongs to another cloud is deployed to that cloud`)});`,
+        loader: 'js',
+      }));
+    },
+  };
+}
 
 /** What one bundle build produced. */
 export interface BuiltFunction {
@@ -101,6 +131,7 @@ export async function buildFunction(cloud: string, outRoot = dist): Promise<Buil
     // module's own declaration).
     banner: { js: ESM_NODE_BANNER },
     define: ESM_NODE_DEFINE,
+    plugins: [onlyOwnCloudFactories(cloud)],
     logLevel: 'warning',
   });
   writeFileSync(join(outRoot, cloud, 'meta.json'), JSON.stringify(result.metafile));
@@ -178,14 +209,9 @@ export function packageFunction(cloud: string, outRoot = dist): string {
   return dir;
 }
 
-/** The clouds with a functions/<cloud>.ts entry. */
+/** The clouds with a function bundle (the registry's list; each has functions/<cloud>.ts). */
 export function functionClouds(): readonly string[] {
-  return existsSync(join(root, 'functions'))
-    ? readdirSync(join(root, 'functions'))
-        .filter((f) => f.endsWith('.ts'))
-        .map((f) => f.slice(0, -3))
-        .sort()
-    : [];
+  return [...FUNCTION_CLOUDS].filter((c) => existsSync(join(root, 'functions', `${c}.ts`)));
 }
 
 /** Build everything into `outRoot` (default dist/): bundles, packages, cloud-init. */
@@ -199,9 +225,7 @@ export async function buildAll(
   const built = await Promise.all(clouds.map((c) => buildFunction(c, outRoot)));
   for (const c of clouds) {
     packageFunction(c, outRoot);
-    if (c === 'aws' || c === 'azure' || c === 'gcp') {
-      writeFileSync(join(outRoot, 'cloud-init', `${c}.yaml`), renderCloudInit(c));
-    }
+    writeFileSync(join(outRoot, 'cloud-init', `${c}.yaml`), renderCloudInit(c as FunctionCloud));
   }
   return built;
 }
@@ -216,5 +240,4 @@ if (isMain) {
       `dist/${b.cloud}/index.mjs (+chunks)  ${(b.bytes / 1024).toFixed(0)} KiB  -> dist/package/${b.cloud}/`,
     );
   }
-  if (clouds.length === 0) console.log('no functions/*.ts to build');
 }

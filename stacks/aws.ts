@@ -1,5 +1,6 @@
 import type * as AwsNamespace from '@pulumi/aws';
-import type { Spec } from '../core/spec.js';
+import { AWS_DETAIL_TYPES, asgSection, ssmSection } from '../adapters/aws/provider.js';
+import type { Spec } from '../adapters/spec.js';
 import {
   assertDeployable,
   assertPackage,
@@ -30,15 +31,8 @@ export type AwsNs = typeof AwsNamespace;
 /** Lambda handler: `aws/index.mjs` in the package, export `handler` (functions/aws.ts). */
 export const AWS_HANDLER = 'aws/index.handler';
 
-/** The Auto Scaling detail-types the handler acts on (adapters/aws/events.ts). */
-export const AWS_DETAIL_TYPES: readonly string[] = [
-  'EC2 Instance Launch Successful',
-  'EC2 Instance Launch Unsuccessful',
-  'EC2 Instance Terminate Successful',
-  'EC2 Instance Terminate Unsuccessful',
-  'EC2 Instance-launch Lifecycle Action',
-  'EC2 Instance-terminate Lifecycle Action',
-];
+/** The Auto Scaling detail-types the handler acts on, from the provider (one list for both). */
+export { AWS_DETAIL_TYPES };
 
 /** Deployment choices that are not part of the spec (they do not change what is synced). */
 export interface AwsStackOptions {
@@ -75,7 +69,7 @@ export interface AwsStackArgs {
 
 /** How long one invocation may run: a drain plus one Run Command round, capped by Lambda. */
 export function awsFunctionTimeoutSeconds(spec: Spec): number {
-  const command = spec.loadBalancers.aws?.commandTimeoutSeconds ?? 120;
+  const command = ssmSection(spec)?.commandTimeoutSeconds ?? 120;
   return Math.min(900, spec.drain.seconds + command + 60);
 }
 
@@ -101,10 +95,12 @@ export function awsStack(args: AwsStackArgs): StackResult {
   const o = args.options ?? {};
   assertDeployable(spec, 'aws');
   assertPackage(packageDir, 'aws');
-  const workers = spec.workers.aws;
-  const lb = spec.loadBalancers.aws;
+  const workers = asgSection(spec);
+  const lb = ssmSection(spec);
   if (workers === undefined || lb === undefined) {
-    throw new StackConfigError('workers.aws and loadBalancers.aws are required');
+    throw new StackConfigError(
+      'the aws stack deploys workers.source aws-asg with loadBalancers.transport ssm',
+    );
   }
   const reserved = o.reservedConcurrency ?? 1;
   if (!Number.isInteger(reserved) || reserved < 1) {
@@ -373,10 +369,12 @@ export function awsFunctionPolicy(input: AwsPolicyInput): {
   readonly Statement: readonly IamStatement[];
 } {
   const { spec, partition: p, region, account } = input;
-  const workers = spec.workers.aws;
-  const lb = spec.loadBalancers.aws;
+  const workers = asgSection(spec);
+  const lb = ssmSection(spec);
   if (workers === undefined || lb === undefined) {
-    throw new StackConfigError('workers.aws and loadBalancers.aws are required');
+    throw new StackConfigError(
+      'the aws stack deploys workers.source aws-asg with loadBalancers.transport ssm',
+    );
   }
   const statements: IamStatement[] = [
     {

@@ -1,6 +1,7 @@
 import type * as AzureNamespace from '@pulumi/azure-native';
 import type * as PulumiTypes from '@pulumi/pulumi';
-import type { Spec } from '../core/spec.js';
+import { AZURE_EVENT_TYPES, runCommandSection, vmssSection } from '../adapters/azure/provider.js';
+import type { Spec } from '../adapters/spec.js';
 import {
   assertDeployable,
   assertPackage,
@@ -34,12 +35,8 @@ export const AZURE_FUNCTIONS = {
   timer: 'lbsyncSchedule',
 } as const;
 
-/** The Event Grid event types the handler acts on (adapters/azure/events.ts). */
-export const AZURE_EVENT_TYPES: readonly string[] = [
-  'Microsoft.Resources.ResourceWriteSuccess',
-  'Microsoft.Resources.ResourceDeleteSuccess',
-  'Microsoft.Resources.ResourceActionSuccess',
-];
+/** The Event Grid event types the handler acts on, from the provider (one list for both). */
+export { AZURE_EVENT_TYPES };
 
 /** Actions to list scale set members and their IPs, assigned on the scale sets (Uniform). */
 export const AZURE_UNIFORM_READ_ACTIONS: readonly string[] = [
@@ -130,10 +127,12 @@ function armId(sub: string, rg: string, rest: string): string {
  * own Run Commands would trigger syncs. Event Grid compares case-insensitively.
  */
 export function azureSubjectFilters(spec: Spec): readonly SubjectFilter[] {
-  const workers = spec.workers.azure;
-  const lb = spec.loadBalancers.azure;
+  const workers = vmssSection(spec);
+  const lb = runCommandSection(spec);
   if (workers === undefined || lb === undefined) {
-    throw new StackConfigError('workers.azure and loadBalancers.azure are required');
+    throw new StackConfigError(
+      'the azure stack deploys workers.source azure-vmss with loadBalancers.transport azure-run-command',
+    );
   }
   const sub = workers.subscriptionId;
   const prefixes = new Set<string>();
@@ -177,10 +176,12 @@ export function azureStack(args: AzureStackArgs): StackResult {
   const { pulumi, azure, spec, packageDir, options: o } = args;
   assertDeployable(spec, 'azure');
   assertPackage(packageDir, 'azure');
-  const workers = spec.workers.azure;
-  const lb = spec.loadBalancers.azure;
+  const workers = vmssSection(spec);
+  const lb = runCommandSection(spec);
   if (workers === undefined || lb === undefined) {
-    throw new StackConfigError('workers.azure and loadBalancers.azure are required');
+    throw new StackConfigError(
+      'the azure stack deploys workers.source azure-vmss with loadBalancers.transport azure-run-command',
+    );
   }
   if (!/^[a-z0-9]+$/.test(o.location)) {
     throw new StackConfigError(

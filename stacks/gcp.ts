@@ -1,5 +1,11 @@
 import type * as GcpNamespace from '@pulumi/gcp';
-import type { Spec } from '../core/spec.js';
+import {
+  GCP_AUDIT_LOG_EVENT,
+  GCP_AUDIT_METHODS,
+  metadataSection,
+  migSection,
+} from '../adapters/gcp/provider.js';
+import type { Spec } from '../adapters/spec.js';
 import {
   assertDeployable,
   assertPackage,
@@ -33,20 +39,8 @@ export type GcpNs = typeof GcpNamespace;
 /** Entry points registered by functions/gcp.ts with the Functions Framework. */
 export const GCP_ENTRY_POINTS = { event: 'lbsyncGcpEvent', http: 'lbsyncGcpResync' } as const;
 
-/** The Eventarc event type of Cloud Audit Log entries. */
-export const GCP_AUDIT_LOG_EVENT = 'google.cloud.audit.log.v1.written';
-
-/** Audit-log methods that can change MIG membership; adapters/gcp/event.ts acts on each. */
-export const GCP_AUDIT_METHODS: readonly string[] = [
-  'v1.compute.instances.insert',
-  'v1.compute.instances.delete',
-  'v1.compute.instanceGroupManagers.resize',
-  'v1.compute.instanceGroupManagers.deleteInstances',
-  'v1.compute.regionInstanceGroupManagers.resize',
-  'v1.compute.regionInstanceGroupManagers.deleteInstances',
-  'v1.compute.instanceGroupManagers.recreateInstances',
-  'v1.compute.regionInstanceGroupManagers.recreateInstances',
-];
+/** The Eventarc event type and audit-log methods, from the provider (one list for both). */
+export { GCP_AUDIT_LOG_EVENT, GCP_AUDIT_METHODS };
 
 /** Permissions read on the worker project (listManagedInstances, instances.list). */
 export const GCP_READER_PERMISSIONS: readonly string[] = [
@@ -102,7 +96,7 @@ export interface GcpStackArgs {
 
 /** The region the spec's first group lives in. */
 export function defaultGcpRegion(spec: Spec): string {
-  const g = spec.workers.gcp?.groups[0];
+  const g = migSection(spec)?.groups[0];
   if (g === undefined) throw new StackConfigError('workers.gcp.groups: required');
   return g.region ?? (g.zone ?? '').replace(/-[a-z]$/, '');
 }
@@ -113,10 +107,12 @@ export function gcpStack(args: GcpStackArgs): StackResult {
   const o = args.options ?? {};
   assertDeployable(spec, 'gcp');
   assertPackage(packageDir, 'gcp');
-  const workers = spec.workers.gcp;
-  const lb = spec.loadBalancers.gcp;
+  const workers = migSection(spec);
+  const lb = metadataSection(spec);
   if (workers === undefined || lb === undefined) {
-    throw new StackConfigError('workers.gcp and loadBalancers.gcp are required');
+    throw new StackConfigError(
+      'the gcp stack deploys workers.source gcp-mig with loadBalancers.transport gcp-metadata',
+    );
   }
   const project = workers.project;
   const lbProject = lb.project ?? project;

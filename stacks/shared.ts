@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type * as PulumiNamespace from '@pulumi/pulumi';
-import type { Spec } from '../core/spec.js';
+import type { Spec } from '../adapters/spec.js';
 
 /*
  * What every stack shares. Stacks never import a Pulumi package at runtime:

@@ -45,11 +45,6 @@ export function awsErrorCode(err: unknown): string {
   return e.name ?? e.code ?? 'Error';
 }
 
-/** True for throttling errors (they also count as retryable). */
-export function isThrottling(err: unknown): boolean {
-  return THROTTLING.has(awsErrorCode(err));
-}
-
 /** True when a retry of the same call could succeed. */
 export function isRetryableAwsError(err: unknown): boolean {
   const e = (err ?? {}) as SdkErrorShape;

@@ -1,5 +1,11 @@
-import { isManualRequest, parseManualRequest } from '../../core/entry.js';
 import type { SyncRequest } from '../../core/model.js';
+import {
+  type LifecycleAction as CoreLifecycleAction,
+  isManualRequest,
+  parseManualRequest,
+  type Trigger,
+} from '../../core/trigger.js';
+import { AWS_DETAIL_TYPES } from './provider.js';
 
 /*
  * What a Lambda invocation means to lbsync. Every shape maps to "this group
@@ -16,12 +22,10 @@ import type { SyncRequest } from '../../core/model.js';
  *                    directly or as the `detail` of any custom EventBridge event
  */
 
-const INSTANCE_EVENTS = new Set([
-  'EC2 Instance Launch Successful',
-  'EC2 Instance Launch Unsuccessful',
-  'EC2 Instance Terminate Successful',
-  'EC2 Instance Terminate Unsuccessful',
-]);
+/** The instance events (the rest of AWS_DETAIL_TYPES are lifecycle actions). */
+const INSTANCE_EVENTS: ReadonlySet<string> = new Set(
+  AWS_DETAIL_TYPES.filter((t) => !t.endsWith('Lifecycle Action')),
+);
 
 /** A lifecycle action to complete after the sync (launch) or the drain (terminate). */
 export interface LifecycleAction {
@@ -115,7 +119,7 @@ export function parseAwsEvent(event: unknown, groups: readonly string[]): AwsTri
     return {
       kind: 'lifecycle',
       detailType,
-      request: { reason: 'lifecycle', group, ...idField },
+      request: { reason: 'event', group, ...idField },
       action: {
         transition: transition === 'autoscaling:EC2_INSTANCE_LAUNCHING' ? 'launch' : 'terminate',
         group,
@@ -128,4 +132,34 @@ export function parseAwsEvent(event: unknown, groups: readonly string[]): AwsTri
     };
   }
   return { kind: 'ignore', reason: `unhandled Auto Scaling event ${detailType}`, ...idField };
+}
+
+/** The AWS lifecycle action as the trigger layer carries it (hook and token in `handle`). */
+export function coreAction(a: LifecycleAction): CoreLifecycleAction {
+  return {
+    transition: a.transition,
+    instanceId: a.instanceId,
+    group: a.group,
+    handle: { hook: a.hook, token: a.token },
+    origin: a.origin,
+    destination: a.destination,
+  };
+}
+
+/** A Lambda event as a core trigger; a malformed manual body is `invalid`, never a throw. */
+export function awsTrigger(event: unknown, groups: readonly string[]): Trigger {
+  let t: AwsTrigger;
+  try {
+    t = parseAwsEvent(event, groups);
+  } catch (err) {
+    return { kind: 'invalid', reason: err instanceof Error ? err.message : String(err) };
+  }
+  if (t.kind === 'ignore') return t;
+  if (t.kind === 'sync') return { kind: 'sync', request: t.request, detail: t.detailType };
+  return {
+    kind: 'lifecycle',
+    request: t.request,
+    detail: t.detailType,
+    action: coreAction(t.action),
+  };
 }

@@ -1,28 +1,13 @@
 import { type EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import type { Logger } from '../../core/log.js';
-import type { SyncReport } from '../../core/sync.js';
+import type { Reporter, RunResult } from '../../core/trigger.js';
 import { describeAwsError } from './errors.js';
 
 /** Source of lbsync's summary events. */
 export const REPORT_SOURCE = 'lbsync';
 
 /** What one invocation did, as published to EventBridge. */
-export interface RunSummary {
-  readonly report?: SyncReport;
-  /** Set when the run failed before any LB result existed (resolve, render, spec). */
-  readonly error?: { readonly message: string; readonly type: string; readonly retryable: boolean };
-  readonly lifecycle?: {
-    readonly transition: string;
-    readonly instanceId: string;
-    readonly completed: string | null;
-    readonly drain?: readonly {
-      readonly lb: string;
-      readonly result: string;
-      readonly sessions: number;
-    }[];
-    readonly note?: string;
-  };
-}
+export type RunSummary = Pick<RunResult, 'report' | 'error' | 'lifecycle'>;
 
 /** `Sync Applied` | `Sync Unchanged` | `Sync Planned` | `Sync Failed`. */
 export function detailTypeOf(summary: RunSummary): string {
@@ -96,5 +81,19 @@ export async function publishSummary(
       { stage: 'report', bus, detailType, error: describeAwsError(err) },
       'could not publish the summary event',
     );
+  }
+}
+
+/** The AWS Reporter: one summary event per run on the spec's report bus (none when null). */
+export class EventBridgeReporter implements Reporter {
+  public constructor(
+    private readonly client: EventBridgeClient,
+    private readonly bus: string | null,
+  ) {}
+
+  /** Publish; ignored triggers and invalid requests are not runs and publish nothing. */
+  public async publish(result: RunResult, logger: Logger): Promise<void> {
+    if (result.outcome === 'ignored' || result.outcome === 'invalid') return;
+    await publishSummary(this.client, this.bus, result, logger);
   }
 }

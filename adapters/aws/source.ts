@@ -8,6 +8,7 @@ import { SourceError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { Worker } from '../../core/model.js';
 import type { WorkerSource } from '../../core/ports.js';
+import { sleep } from '../../core/retry.js';
 import { describeAwsError, isRetryableAwsError } from './errors.js';
 
 /** DescribeAutoScalingGroups takes at most 50 names per call; MaxRecords is at most 100. */
@@ -60,7 +61,7 @@ export class AsgSource implements WorkerSource {
   public constructor(private readonly options: AsgSourceOptions) {}
 
   /** A copy of this source that also serves `ids` while they wait in `Pending:Wait`. */
-  public admitting(ids: Iterable<string>): AsgSource {
+  public admitting(ids: readonly string[]): AsgSource {
     return new AsgSource({
       ...this.options,
       admit: new Set([...(this.options.admit ?? []), ...ids]),
@@ -131,6 +132,8 @@ export class AsgSource implements WorkerSource {
         state: m.role ?? 'serving',
         group: m.group,
         ...(m.zone !== undefined ? { zone: m.zone } : {}),
+        // How EKS (and any cluster on EC2) names the node of this instance.
+        providerId: `aws:///${m.zone ?? ''}/${m.id}`,
       });
     }
     return workers;
@@ -145,7 +148,13 @@ export class AsgSource implements WorkerSource {
     let missing = [...new Set(ids)];
     const tries = this.options.consistencyTries ?? 4;
     for (let attempt = 1; attempt <= tries && missing.length > 0; attempt++) {
-      if (attempt > 1) await sleep((this.options.consistencyDelayMs ?? 250) * (attempt - 1));
+      if (attempt > 1) {
+        await sleep(
+          (this.options.consistencyDelayMs ?? 250) * (attempt - 1),
+          signal,
+          'waiting for EC2',
+        );
+      }
       const seen = new Set<string>();
       for (let i = 0; i < missing.length; i += EC2_IDS_PER_CALL) {
         const batch = missing.slice(i, i + EC2_IDS_PER_CALL);
@@ -228,8 +237,4 @@ export function roleOf(state: string, health: string, admitted: boolean): Worker
     default:
       return null;
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

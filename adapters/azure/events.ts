@@ -1,3 +1,5 @@
+import { isManualRequest, manualTrigger, type Trigger } from '../../core/trigger.js';
+import { AZURE_EVENT_TYPES } from './provider.js';
 import type { ScaleSetRef } from './source.js';
 import { scaleSetGroup } from './source.js';
 
@@ -10,11 +12,7 @@ import { scaleSetGroup } from './source.js';
  */
 
 /** The Event Grid resource event types that can mean membership changed. */
-export const HANDLED_EVENT_TYPES: ReadonlySet<string> = new Set([
-  'Microsoft.Resources.ResourceWriteSuccess',
-  'Microsoft.Resources.ResourceDeleteSuccess',
-  'Microsoft.Resources.ResourceActionSuccess',
-]);
+export const HANDLED_EVENT_TYPES: ReadonlySet<string> = new Set(AZURE_EVENT_TYPES);
 
 /** Where events are matched against: the spec's scale sets and LB VMs. */
 export interface EventScope {
@@ -161,5 +159,50 @@ export function classifyAutoscaleNotification(
       ...(oldCapacity !== undefined ? { oldCapacity } : {}),
       ...(newCapacity !== undefined ? { newCapacity } : {}),
     },
+  };
+}
+
+/** An Event Grid event (or a queued copy) as a core trigger. */
+export function eventGridTrigger(event: unknown, scope: EventScope): Trigger {
+  const verdict = classifyEventGridEvent(event, scope);
+  if (verdict.kind !== 'sync') return verdict;
+  const type = (event as { eventType?: unknown }).eventType;
+  return {
+    kind: 'sync',
+    detail: typeof type === 'string' ? type : 'Event Grid event',
+    request: {
+      reason: 'event',
+      group: verdict.group,
+      ...(verdict.eventId !== undefined ? { eventId: verdict.eventId } : {}),
+    },
+  };
+}
+
+/**
+ * An HTTP body as a core trigger: the autoscale webhook (a settle trigger:
+ * it fires when scaling starts, so the run re-checks until the scale set
+ * serves the new capacity), or a manual resync body.
+ */
+export function httpTrigger(body: unknown, scope: EventScope): Trigger {
+  if (!isAutoscaleNotification(body)) {
+    if (!isManualRequest(body)) {
+      return {
+        kind: 'invalid',
+        reason:
+          'expected {"lbsync":"resync","force":false,"dryRun":false} or an autoscale notification',
+      };
+    }
+    return manualTrigger(body);
+  }
+  const verdict = classifyAutoscaleNotification(body, scope);
+  if (verdict.kind !== 'sync' || !('notification' in verdict)) {
+    return { kind: 'ignore', reason: 'reason' in verdict ? verdict.reason : 'not handled' };
+  }
+  const n = verdict.notification;
+  return {
+    kind: 'sync',
+    detail: `autoscale ${n.operation}`,
+    request: { reason: 'event', group: n.group },
+    settle: { group: n.group, ...(n.newCapacity !== undefined ? { capacity: n.newCapacity } : {}) },
   };
 }

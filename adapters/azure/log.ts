@@ -24,5 +24,6 @@ export function invocationLogger(sink: InvocationLogSink, base: LogFields = {}):
     warn: at('warn'),
     error: at('error'),
     child: (fields) => invocationLogger(sink, { ...base, ...fields }),
+    bindings: () => base,
   };
 }

@@ -5,7 +5,7 @@ import type { WorkerSource } from '../../core/ports.js';
 import type { AzureClients } from './clients.js';
 import { describeAzureError, isRetryableAzureError } from './errors.js';
 
-/** One configured scale set (the spec's `workers.azure.scaleSets[]`). */
+/** One configured scale set (the azure-vmss source's `scaleSets[]`). */
 export interface ScaleSetRef {
   readonly resourceGroup: string;
   readonly name: string;
@@ -22,6 +22,8 @@ export interface VmssSourceOptions {
 
 interface InstanceStatus {
   readonly name: string;
+  /** The VM's ARM id as returned, which is the Kubernetes providerID after `azure://`. */
+  readonly id: string;
   readonly serving: boolean;
 }
 
@@ -101,7 +103,13 @@ export class VmssSource implements WorkerSource {
           if (at >= 0) workers.splice(at, 1);
         }
         seen.add(vmId);
-        workers.push({ id: status.name, address: ip, state: 'serving', group: scaleSetGroup(ss) });
+        workers.push({
+          id: status.name,
+          address: ip,
+          state: 'serving',
+          group: scaleSetGroup(ss),
+          providerId: `azure://${status.id}`,
+        });
       }
       this.options.logger?.debug(
         {
@@ -139,6 +147,7 @@ export class VmssSource implements WorkerSource {
       if (vm.id === undefined) continue;
       out.set(vm.id.toLowerCase(), {
         name: vm.name ?? `${ss.name}_${vm.instanceId}`,
+        id: vm.id,
         serving: isServing(vm.provisioningState, vm.instanceView?.statuses),
       });
     }
@@ -168,6 +177,7 @@ export class VmssSource implements WorkerSource {
       }
       out.set(vm.id.toLowerCase(), {
         name: vm.name ?? vm.id.split('/').pop() ?? vm.id,
+        id: vm.id,
         serving: isServing(vm.provisioningState, vm.instanceView?.statuses),
       });
     }

@@ -5,6 +5,7 @@ import { InstanceGroupManagersClient } from '@google-cloud/compute/build/src/v1/
 import { InstancesClient } from '@google-cloud/compute/build/src/v1/instances_client.js';
 import { RegionInstanceGroupManagersClient } from '@google-cloud/compute/build/src/v1/region_instance_group_managers_client.js';
 import { ZoneOperationsClient } from '@google-cloud/compute/build/src/v1/zone_operations_client.js';
+import { retry } from '../../core/retry.js';
 
 /**
  * How the Compute clients are built. Empty in production: Application
@@ -94,18 +95,23 @@ export interface RetryOptions {
 }
 
 /**
- * Run `fn`, retrying throttling/5xx/network errors with exponential backoff.
- * The last error is rethrown; callers wrap it in their typed error.
+ * Run `fn`, retrying throttling/5xx/network errors with exponential backoff
+ * and jitter (core/retry.ts). The last error is rethrown; callers wrap it in
+ * their typed error.
  */
-export async function withRetries<T>(fn: () => Promise<T>, r: RetryOptions): Promise<T> {
-  let delay = r.baseMs;
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (attempt >= r.attempts || !isRetryableStatus(httpStatusOf(err))) throw err;
-      await new Promise((res) => setTimeout(res, delay + Math.random() * delay * 0.5));
-      delay *= 2;
-    }
-  }
+export function withRetries<T>(
+  fn: () => Promise<T>,
+  r: RetryOptions,
+  signal?: AbortSignal,
+): Promise<T> {
+  return retry(fn, {
+    attempts: r.attempts,
+    backoff: {
+      initialMs: r.baseMs,
+      maxMs: r.baseMs * 2 ** Math.max(0, r.attempts - 1),
+      jitter: 0.25,
+    },
+    retryable: (err) => isRetryableStatus(httpStatusOf(err)),
+    ...(signal !== undefined ? { signal } : {}),
+  });
 }

@@ -1,5 +1,7 @@
 import type { SyncRequest } from '../../core/model.js';
-import type { Spec } from '../../core/spec.js';
+import type { Trigger } from '../../core/trigger.js';
+import type { MigSourceSpec } from './provider.js';
+import { GCP_AUDIT_LOG_EVENT } from './provider.js';
 
 /*
  * Eventarc delivers Cloud Audit Log entries as CloudEvents of type
@@ -11,7 +13,7 @@ import type { Spec } from '../../core/spec.js';
  */
 
 /** The CloudEvent type Eventarc uses for audit logs. */
-export const AUDIT_LOG_TYPE = 'google.cloud.audit.log.v1.written';
+export const AUDIT_LOG_TYPE = GCP_AUDIT_LOG_EVENT;
 
 /** The parts of a CloudEvent this parser reads. */
 export interface AuditLogCloudEvent {
@@ -37,9 +39,14 @@ const MIG_METHODS =
  * zone is the test); MIG operations count when they name a configured MIG.
  * Everything else is ignored. Never throws on arbitrary input.
  */
-export function decideAuditLogEvent(event: AuditLogCloudEvent, spec: Spec): GcpEventDecision {
-  const gcp = spec.workers.gcp;
-  if (gcp === undefined) return { action: 'ignore', reason: 'spec has no workers.gcp section' };
+export function decideAuditLogEvent(
+  event: AuditLogCloudEvent,
+  workers: { readonly source: string },
+): GcpEventDecision {
+  if (workers.source !== 'gcp-mig') {
+    return { action: 'ignore', reason: 'the workers do not come from gcp-mig' };
+  }
+  const gcp = workers as MigSourceSpec;
   if (event.type !== AUDIT_LOG_TYPE) {
     return {
       action: 'ignore',
@@ -112,4 +119,20 @@ function asRecord(v: unknown): Record<string, unknown> | undefined {
 
 function str(v: unknown): string {
   return typeof v === 'string' ? v : '';
+}
+
+/** An audit-log CloudEvent as a core trigger. */
+export function auditLogTrigger(
+  event: AuditLogCloudEvent,
+  workers: { readonly source: string },
+): Trigger {
+  const d = decideAuditLogEvent(event, workers);
+  if (d.action === 'ignore') {
+    return {
+      kind: 'ignore',
+      reason: d.reason,
+      ...(typeof event?.id === 'string' ? { eventId: event.id } : {}),
+    };
+  }
+  return { kind: 'sync', detail: d.method, request: d.request };
 }

@@ -75,10 +75,10 @@ export class MigSource implements WorkerSource {
   }
 
   /** Every serving and draining worker of every configured MIG. */
-  public async resolve(): Promise<readonly Worker[]> {
-    const lists = await Promise.all(this.o.groups.map((g) => this.members(g)));
+  public async resolve(signal?: AbortSignal): Promise<readonly Worker[]> {
+    const lists = await Promise.all(this.o.groups.map((g) => this.members(g, signal)));
     const members = lists.flat();
-    const ips = await this.addresses(members);
+    const ips = await this.addresses(members, signal);
     const workers: Worker[] = [];
     const missing: string[] = [];
     for (const m of members) {
@@ -87,7 +87,15 @@ export class MigSource implements WorkerSource {
         missing.push(m.name);
         continue;
       }
-      workers.push({ id: m.name, address, state: m.role, group: m.group, zone: m.zone });
+      workers.push({
+        id: m.name,
+        address,
+        state: m.role,
+        group: m.group,
+        zone: m.zone,
+        // How GKE (and any cluster on GCE) names the node of this instance.
+        providerId: `gce://${this.o.project}/${m.zone}/${m.name}`,
+      });
     }
     if (missing.length > 0) {
       this.o.logger?.warn(
@@ -98,33 +106,37 @@ export class MigSource implements WorkerSource {
     return workers;
   }
 
-  private async members(g: MigRef): Promise<Member[]> {
+  private async members(g: MigRef, signal?: AbortSignal): Promise<Member[]> {
     const where = g.zone !== undefined ? `zones/${g.zone}` : `regions/${g.region}`;
     const out: Member[] = [];
     try {
-      const list = await withRetries(async () => {
-        const page: { instance: string; action: string; status: string }[] = [];
-        const iterable =
-          g.zone !== undefined
-            ? this.o.clients.zonalGroups.listManagedInstancesAsync(
-                { project: this.o.project, zone: g.zone, instanceGroupManager: g.name },
-                { timeout: this.timeout, autoPaginate: false },
-              )
-            : this.o.clients.regionalGroups.listManagedInstancesAsync(
-                { project: this.o.project, region: g.region, instanceGroupManager: g.name },
-                { timeout: this.timeout, autoPaginate: false },
-              );
-        // Bounded: a regional MIG holds at most 2,000 instances.
-        for await (const mi of iterable) {
-          page.push({
-            instance: mi.instance ?? '',
-            action: String(mi.currentAction ?? 'NONE'),
-            status: String(mi.instanceStatus ?? ''),
-          });
-          if (page.length > 10_000) break;
-        }
-        return page;
-      }, this.retry);
+      const list = await withRetries(
+        async () => {
+          const page: { instance: string; action: string; status: string }[] = [];
+          const iterable =
+            g.zone !== undefined
+              ? this.o.clients.zonalGroups.listManagedInstancesAsync(
+                  { project: this.o.project, zone: g.zone, instanceGroupManager: g.name },
+                  { timeout: this.timeout, autoPaginate: false },
+                )
+              : this.o.clients.regionalGroups.listManagedInstancesAsync(
+                  { project: this.o.project, region: g.region, instanceGroupManager: g.name },
+                  { timeout: this.timeout, autoPaginate: false },
+                );
+          // Bounded: a regional MIG holds at most 2,000 instances.
+          for await (const mi of iterable) {
+            page.push({
+              instance: mi.instance ?? '',
+              action: String(mi.currentAction ?? 'NONE'),
+              status: String(mi.instanceStatus ?? ''),
+            });
+            if (page.length > 10_000) break;
+          }
+          return page;
+        },
+        this.retry,
+        signal,
+      );
       for (const mi of list) {
         const m = /\/zones\/([a-z0-9-]+)\/instances\/([a-z0-9-]+)$/.exec(mi.instance);
         if (m?.[1] === undefined || m[2] === undefined) continue;
@@ -138,7 +150,10 @@ export class MigSource implements WorkerSource {
     return out;
   }
 
-  private async addresses(members: readonly Member[]): Promise<Map<string, string>> {
+  private async addresses(
+    members: readonly Member[],
+    signal?: AbortSignal,
+  ): Promise<Map<string, string>> {
     const byZone = new Map<string, string[]>();
     for (const m of members) {
       const names = byZone.get(m.zone) ?? [];
@@ -160,18 +175,22 @@ export class MigSource implements WorkerSource {
         batches.slice(i, i + parallel).map(async (b) => {
           const filter = b.names.map((n) => `(name = "${n}")`).join(' OR ');
           try {
-            const found = await withRetries(async () => {
-              const got: [string, string][] = [];
-              for await (const inst of this.o.clients.instances.listAsync(
-                { project: this.o.project, zone: b.zone, filter, maxResults: 500 },
-                { timeout: this.timeout, autoPaginate: false },
-              )) {
-                const ip = inst.networkInterfaces?.[0]?.networkIP;
-                if (inst.name && ip) got.push([inst.name, ip]);
-                if (got.length > b.names.length) break;
-              }
-              return got;
-            }, this.retry);
+            const found = await withRetries(
+              async () => {
+                const got: [string, string][] = [];
+                for await (const inst of this.o.clients.instances.listAsync(
+                  { project: this.o.project, zone: b.zone, filter, maxResults: 500 },
+                  { timeout: this.timeout, autoPaginate: false },
+                )) {
+                  const ip = inst.networkInterfaces?.[0]?.networkIP;
+                  if (inst.name && ip) got.push([inst.name, ip]);
+                  if (got.length > b.names.length) break;
+                }
+                return got;
+              },
+              this.retry,
+              signal,
+            );
             for (const [name, ip] of found) ips.set(`${b.zone}/${name}`, ip);
           } catch (err) {
             throw this.sourceError(`listing instances in zones/${b.zone}`, err);

@@ -3,6 +3,7 @@ import type { Logger } from '../../core/log.js';
 import type { ApplyResult, LbTarget, LiveState } from '../../core/model.js';
 import { type Payload, parseApplyResult } from '../../core/payload.js';
 import type { Transport } from '../../core/ports.js';
+import { DeadlineError, deadlineSignal, poll as pollUntil } from '../../core/retry.js';
 import type { LbApplySpec } from '../../core/spec.js';
 import {
   type GcpClients,
@@ -76,7 +77,11 @@ export class MetadataTransport implements Transport {
   }
 
   /** Write the payload to metadata and wait for the agent's result. */
-  public async apply(target: LbTarget, payload: Payload): Promise<ApplyResult> {
+  public async apply(
+    target: LbTarget,
+    payload: Payload,
+    signal?: AbortSignal,
+  ): Promise<ApplyResult> {
     const lb = this.instance(target);
     const started = Date.now();
     const layout = layoutPayload(payload, this.o.apply, this.o.chunkBytes);
@@ -94,10 +99,10 @@ export class MetadataTransport implements Transport {
     }
     await this.waitOperation(lb, written.operation, started);
     this.o.logger?.debug(
-      { stage: 'push', lb: lb.name, chunks: layout.chunks, bytes: layout.bytes },
+      { stage: 'deliver', lb: lb.name, chunks: layout.chunks, bytes: layout.bytes },
       'metadata written; waiting for the agent',
     );
-    return this.waitForResult(lb, payload.generation, started);
+    return this.waitForResult(lb, payload.generation, started, signal);
   }
 
   private instance(target: LbTarget): GcpLbInstance {
@@ -146,7 +151,7 @@ export class MetadataTransport implements Transport {
         // 412: someone changed the metadata since we read the fingerprint; read again.
         if (status === 412 && attempt < attempts) {
           this.o.logger?.warn(
-            { stage: 'push', lb: lb.name, attempt },
+            { stage: 'deliver', lb: lb.name, attempt },
             'stale metadata fingerprint; retrying',
           );
           continue;
@@ -205,35 +210,47 @@ export class MetadataTransport implements Transport {
     lb: GcpLbInstance,
     generation: number,
     started: number,
+    signal?: AbortSignal,
   ): Promise<ApplyResult> {
     const timeout = this.o.agentTimeoutMs ?? 120_000;
     const poll = this.o.pollMs ?? 1000;
-    const deadline = started + timeout;
     let last: ApplyResult | null = null;
-    for (let i = 0; i < 100_000; i++) {
-      const raw = await this.guestAttribute(lb, GUEST_RESULT).catch(() => null);
-      if (raw !== null) {
+    const deadline = deadlineSignal(started + timeout, signal);
+    const found = await pollUntil(
+      async () => {
+        const raw = await this.guestAttribute(lb, GUEST_RESULT).catch(() => null);
+        if (raw === null) return undefined;
         try {
           last = parseApplyResult(raw);
         } catch {
           last = null;
+          return undefined;
         }
-        if (last !== null && last.generation === generation) return last;
-        if (last !== null && last.generation > generation) {
+        if (last.generation === generation) return last;
+        if (last.generation > generation) {
           // A newer push landed before the agent read ours; the newer one wins.
           return {
             ...last,
-            result: 'stale',
+            result: 'stale' as const,
             message: `superseded by generation ${last.generation} (${last.result})`,
           };
         }
-      }
-      if (Date.now() + poll > deadline) break;
-      await new Promise((r) => setTimeout(r, poll));
-    }
+        return undefined;
+      },
+      {
+        backoff: { initialMs: poll, maxMs: poll, jitter: 0 },
+        ...(deadline !== undefined ? { signal: deadline } : {}),
+        what: `waiting for the agent on ${lb.name}`,
+      },
+    ).catch((err: unknown) => {
+      if (err instanceof DeadlineError) return undefined;
+      throw err;
+    });
+    if (found !== undefined) return found;
+    const seen = last as ApplyResult | null;
     throw new TransportError(
       `the agent on ${lb.name} did not report generation ${generation} within ${Math.round(timeout / 1000)}s` +
-        ` (last result: ${last === null ? 'none' : `${last.result} of generation ${last.generation}`});` +
+        ` (last result: ${seen === null ? 'none' : `${seen.result} of generation ${seen.generation}`});` +
         ' the payload stays in metadata and the agent applies it when it runs',
       { retryable: false },
     );

@@ -5,7 +5,6 @@ import { parse } from 'yaml';
 import { SourceError } from '../../core/errors.js';
 import type { Worker } from '../../core/model.js';
 import type { WorkerSource } from '../../core/ports.js';
-import type { Spec } from '../../core/spec.js';
 
 /** A fixed list of workers (spec `workers.local.static`, `--workers ip,ip`). */
 export class StaticSource implements WorkerSource {
@@ -116,15 +115,9 @@ async function isReadableFile(path: string): Promise<boolean> {
   }
 }
 
-/** The worker source for a `cloud: local` spec. */
-export function localSourceFromSpec(spec: Spec, specFile?: string): WorkerSource {
-  const local = spec.workers.local;
-  if (local === undefined)
-    throw new SourceError('spec has no workers.local section', { retryable: false });
-  if (local.static !== undefined) return new StaticSource(local.static);
-  const file = local.file ?? '';
-  const path = isAbsolute(file) || specFile === undefined ? file : resolve(dirname(specFile), file);
-  return new FileSource(path);
+/** Resolve a workers file path against the spec file's directory. */
+export function workersFilePath(path: string, specFile?: string): string {
+  return isAbsolute(path) || specFile === undefined ? path : resolve(dirname(specFile), path);
 }
 
 function parseWorkerList(data: unknown, where: string): readonly Worker[] {

@@ -8,17 +8,15 @@ import {
   createAwsClients,
   destroyAwsClients,
 } from '../../adapters/aws/clients.js';
-import { createAwsHandler } from '../../adapters/aws/handler.js';
 import { startLoad } from '../../adapters/local/load.js';
 import { startWorkerServer, type WorkerServer } from '../../adapters/local/workers.js';
-import { loadApplyScript } from '../../core/entry.js';
+import { validateSpec } from '../../adapters/spec.js';
 import { memoryLogger } from '../../core/log.js';
 import { sha256Hex } from '../../core/payload.js';
-import { loadTemplate } from '../../core/render.js';
-import { validateSpec } from '../../core/spec.js';
 import { fixture } from '../fakes/aws/events.js';
 import { FakeAws } from '../fakes/aws/fake-aws.js';
 import { BOOT_CONFIG, LbVm } from '../fakes/lb-vm.js';
+import { awsHandlerFor } from '../helpers/functions.js';
 
 // This file owns port 22101 (fake AWS), 22110-22119 (frontends) and workers on 127.0.22.50-249.
 const FAKE_PORT = 22101;
@@ -90,17 +88,10 @@ describe('AWS at scale: 2,000 workers x 10 services', () => {
       drain: { seconds: 5 },
     });
     const logs: Record<string, unknown>[] = [];
-    const handle = createAwsHandler({
-      spec,
-      template: await loadTemplate(spec),
+    const handle = await awsHandlerFor(spec, {
       clients,
       logger: memoryLogger(logs),
-      applyScript: await loadApplyScript(),
-      drainScript: readFileSync(
-        join(import.meta.dirname, '../../templates/lbsync-drain.sh'),
-        'utf8',
-      ),
-      transport: { pollInitialMs: 50, pollMaxMs: 500 },
+      poll: { initialMs: 50, maxMs: 500 },
     });
 
     // Act

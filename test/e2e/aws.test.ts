@@ -8,19 +8,20 @@ import {
   createAwsClients,
   destroyAwsClients,
 } from '../../adapters/aws/clients.js';
-import { type AwsHandlerResult, createAwsHandler } from '../../adapters/aws/handler.js';
+import type { AwsHandlerResult } from '../../adapters/aws/entry.js';
 import { type LoadLoop, startLoad } from '../../adapters/local/load.js';
 import { startWorkerServer, type WorkerServer } from '../../adapters/local/workers.js';
-import { resyncAws, statusAws } from '../../cli/aws.js';
-import { loadApplyScript } from '../../core/entry.js';
+import { type Spec, validateSpec } from '../../adapters/spec.js';
+import { resyncAws } from '../../cli/aws.js';
+import { statusOf } from '../../cli/lb-status.js';
 import { memoryLogger } from '../../core/log.js';
 import { sha256Hex } from '../../core/payload.js';
 import { workerIdsOf } from '../../core/plan.js';
-import { loadTemplate } from '../../core/render.js';
-import { type Spec, validateSpec } from '../../core/spec.js';
+import { SyncFailedError } from '../../core/trigger.js';
 import { fixture, instanceEvent, lifecycleEvent } from '../fakes/aws/events.js';
 import { FakeAws } from '../fakes/aws/fake-aws.js';
 import { BOOT_CONFIG, LbVm } from '../fakes/lb-vm.js';
+import { awsHandlerFor } from '../helpers/functions.js';
 import { waitFor } from '../helpers/wait.js';
 
 // This file owns port 22001 (fake AWS), 22010 (LB frontend) and workers on 127.0.22.11-20.
@@ -82,17 +83,10 @@ describe('AWS: Auto Scaling event -> Lambda handler -> SSM -> apply -> traffic',
     };
     spec = validateSpec(specInput);
     clients = createAwsClients({ region: 'eu-west-1' });
-    handle = createAwsHandler({
-      spec,
-      template: await loadTemplate(spec),
+    handle = await awsHandlerFor(spec, {
       clients,
       logger: memoryLogger(logs),
-      applyScript: await loadApplyScript(),
-      drainScript: readFileSync(
-        join(import.meta.dirname, '../../templates/lbsync-drain.sh'),
-        'utf8',
-      ),
-      transport: { pollInitialMs: 40, pollMaxMs: 200 },
+      poll: { initialMs: 40, maxMs: 200 },
     });
   });
 
@@ -379,8 +373,16 @@ describe('AWS: Auto Scaling event -> Lambda handler -> SSM -> apply -> traffic',
       stderr: 'sh: 1: cannot create /tmp: No space left on device',
       count: 1,
     });
-    const failed = await handle(fixture('scheduled'));
-    expect(failed.report?.results.find((x) => x.lb === LB2)?.message).toMatch(/No space left/);
+    // The command ended without a result line: what LB2 runs is unknown, so
+    // the invocation fails for a retry (the next run finds out).
+    const failed = await handle(fixture('scheduled')).catch((e: unknown) => e);
+    expect(failed).toBeInstanceOf(SyncFailedError);
+    expect((failed as SyncFailedError).retryable).toBe(true);
+    const lb2Result = (failed as SyncFailedError).result.report?.results.find((x) => x.lb === LB2);
+    expect(lb2Result?.message).toMatch(
+      /(status|apply generation \d+) command ended .* state is unknown/,
+    );
+    expect(lb2Result?.message).toMatch(/No space left/);
     const healed = await handle(fixture('scheduled'));
     expect(healed.ok).toBe(true);
     expect(liveIds(lb2)).toEqual(liveIds(lb1));
@@ -488,7 +490,7 @@ describe('AWS: Auto Scaling event -> Lambda handler -> SSM -> apply -> traffic',
       region: 'eu-west-1',
       dryRun: true,
     })) as AwsHandlerResult;
-    const status = await statusAws(spec);
+    const status = await statusOf(spec);
 
     // Assess
     expect(out.report?.results.map((x) => [x.lb, x.outcome])).toEqual([

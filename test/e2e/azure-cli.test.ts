@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { HttpRequest, InvocationContext } from '@azure/functions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWorkerServer, type WorkerServer } from '../../adapters/local/workers.js';
-import { parseSpec, type Spec } from '../../core/spec.js';
+import { parseSpec, type Spec } from '../../adapters/spec.js';
+import { statusOf } from '../../cli/lb-status.js';
 import type { SyncReport } from '../../core/sync.js';
 import { FakeArm } from '../fakes/azure/fake-arm.js';
 import { BOOT_CONFIG, LbVm } from '../fakes/lb-vm.js';
@@ -106,7 +107,7 @@ tuning: { maxconn: 4000 }
     const report = (await cli.resyncAzure({ url, key: KEY, dryRun: true })) as SyncReport;
 
     // Act
-    const rows = await cli.statusAzure(spec, undefined, { pollMs: 25 });
+    const rows = await statusOf(spec, { tuning: { azure: { pollMs: 25 } } });
 
     // Assess
     expect(rows).toEqual([

@@ -399,7 +399,13 @@ describe('Azure: scale set event -> function -> ARM fake -> Run Command -> HAPro
     const run = fn.onEventGrid(gridEvent('vmss-write-success.json'), context('lbsyncEvents'));
 
     // Assess
-    await expect(run).rejects.toMatchObject({ name: 'SourceError', retryable: true });
+    // Every cloud's function throws the same SyncFailedError for a retry; the
+    // run's result inside says which error ended it.
+    await expect(run).rejects.toMatchObject({
+      name: 'SyncFailedError',
+      retryable: true,
+      result: { outcome: 'failed', error: { type: 'SourceError', retryable: true } },
+    });
   });
 
   it('manual resync over HTTP answers per-LB results; dryRun pushes nothing', async () => {

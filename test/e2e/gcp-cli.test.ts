@@ -2,9 +2,10 @@ import type { Server } from 'node:http';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
 import { OAuth2Client } from 'google-auth-library';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GcpCliError, resyncGcp, statusGcp } from '../../cli/gcp.js';
+import { validateSpec } from '../../adapters/spec.js';
+import { GcpCliError, resyncGcp } from '../../cli/gcp.js';
+import { statusOf } from '../../cli/lb-status.js';
 import { memoryLogger } from '../../core/log.js';
-import { validateSpec } from '../../core/spec.js';
 import { configureGcpFunction } from '../../functions/gcp.js';
 import { FakeCompute } from '../fakes/gcp/compute.js';
 
@@ -58,7 +59,7 @@ describe('lbsync resync/status --cloud gcp', () => {
         'lbsync/status',
         '{"lbsync":1,"result":"status","generation":1700000000000,"sha256":"ab12","servers":6,"ms":3,"message":""}\n',
       );
-    configureGcpFunction({ spec, clientOptions, logger: memoryLogger([]) });
+    configureGcpFunction({ spec, logger: memoryLogger([]), tuning: { gcp: { clientOptions } } });
     server = getTestServer('lbsyncGcpResync');
     await new Promise<void>((resolve) =>
       server.listen(FUNCTION_PORT, '127.0.0.1', () => resolve()),
@@ -95,7 +96,9 @@ describe('lbsync resync/status --cloud gcp', () => {
   });
 
   it('status reads what each agent published to guest attributes', async () => {
-    const status = await statusGcp(spec, clientOptions);
+    const status = await statusOf(spec, {
+      tuning: { gcp: { clientOptions, retry: { attempts: 2, baseMs: 200 } } },
+    });
     expect(status).toEqual([
       { lb: 'lb-1', generation: 1700000000000, sha256: 'ab12', servers: 6 },
       { lb: 'lb-2', generation: 0, sha256: null, servers: 0 },

@@ -3,11 +3,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
-import { OAuth2Client } from 'google-auth-library';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { validateSpec } from '../../adapters/spec.js';
 import { memoryLogger } from '../../core/log.js';
-import { validateSpec } from '../../core/spec.js';
 import { configureGcpFunction } from '../../functions/gcp.js';
 import { type RunningAgent, startAgent } from '../fakes/gcp/agent.js';
 import { FakeCompute } from '../fakes/gcp/compute.js';
@@ -49,8 +48,6 @@ describe('GCP at scale: 2,000 workers x 10 services through metadata chunks and 
     vm = await LbVm.start('lb-big', join(dir, 'lb-big'), BOOT_CONFIG);
     md = await FakeMetadataServer.start(compute, 'lb-big', MD_PORT);
     agent = await startAgent(vm, md.url);
-    const authClient = new OAuth2Client();
-    authClient.setCredentials({ access_token: 'fake-token', expiry_date: Date.now() + 3_600_000 });
     configure = (chunkBytes) =>
       configureGcpFunction({
         spec: validateSpec({
@@ -69,15 +66,15 @@ describe('GCP at scale: 2,000 workers x 10 services through metadata chunks and 
           tuning: { maxconn: 4000 },
           lbApply: { reload: 'master-socket' },
         }),
-        clientOptions: {
-          apiEndpoint: '127.0.0.1',
-          port: COMPUTE_PORT,
-          protocol: 'http',
-          fallback: true,
-          authClient,
-        },
         logger: memoryLogger(logs),
-        tuning: { agentTimeoutMs: 60_000, pollMs: 200, ...(chunkBytes ? { chunkBytes } : {}) },
+        tuning: {
+          gcp: {
+            clientOptions: compute.clientOptions(),
+            agentTimeoutMs: 60_000,
+            pollMs: 200,
+            ...(chunkBytes ? { chunkBytes } : {}),
+          },
+        },
       });
     configure();
   });

@@ -9,10 +9,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { layoutPayload } from '../../adapters/gcp/metadata.js';
 import { type LoadLoop, startLoad } from '../../adapters/local/load.js';
 import { startWorkerServer, type WorkerServer } from '../../adapters/local/workers.js';
-import { statusGcp } from '../../cli/gcp.js';
+import { type Spec, validateSpec } from '../../adapters/spec.js';
+import { statusOf } from '../../cli/lb-status.js';
 import { memoryLogger } from '../../core/log.js';
 import { encodePayload } from '../../core/payload.js';
-import { type Spec, validateSpec } from '../../core/spec.js';
 import { configureGcpFunction } from '../../functions/gcp.js';
 import { type RunningAgent, startAgent } from '../fakes/gcp/agent.js';
 import { FakeCompute } from '../fakes/gcp/compute.js';
@@ -79,9 +79,10 @@ describe('GCP: audit-log event -> function -> setMetadata -> agent -> HAProxy', 
   const configure = (lbs: readonly string[], agentTimeoutMs = 30_000): void => {
     configureGcpFunction({
       spec: specFor(lbs),
-      clientOptions,
       logger: memoryLogger(logs),
-      tuning: { agentTimeoutMs, pollMs: 100, retry: { attempts: 4, baseMs: 50 } },
+      tuning: {
+        gcp: { clientOptions, agentTimeoutMs, pollMs: 100, retry: { attempts: 4, baseMs: 50 } },
+      },
     });
   };
 
@@ -280,8 +281,8 @@ describe('GCP: audit-log event -> function -> setMetadata -> agent -> HAProxy', 
     await launch(4, 'web-a');
     // Act
     const res = await resync({ lbsync: 'resync' });
-    // Assess
-    expect(res.status).toBe(502);
+    // Assess: a permanent failure is 422 on every cloud (core/trigger.ts answerOf).
+    expect(res.status).toBe(422);
     const byLb = Object.fromEntries(
       (res.body.results as { lb: string; outcome: string; message?: string }[]).map((r) => [
         r.lb,
@@ -507,7 +508,9 @@ describe('GCP: audit-log event -> function -> setMetadata -> agent -> HAProxy', 
   });
 
   it('lbsync status reads the live sha256 and server count each agent published', async () => {
-    const status = await statusGcp(specFor(['lb-1', 'lb-2', 'lb-3']), clientOptions);
+    const status = await statusOf(specFor(['lb-1', 'lb-2', 'lb-3']), {
+      tuning: { gcp: { clientOptions, retry: { attempts: 2, baseMs: 200 } } },
+    });
     for (const s of status) {
       const live = readFileSync(vms.get(s.lb)?.configPath ?? '', 'utf8');
       expect(s.sha256).toBe(createHash('sha256').update(live).digest('hex'));

@@ -7,9 +7,9 @@ import { type LoadLoop, startLoad } from '../../adapters/local/load.js';
 import { SimulatedGroup } from '../../adapters/local/source.js';
 import { LocalTransport } from '../../adapters/local/transport.js';
 import { startWorkerServer, type WorkerServer } from '../../adapters/local/workers.js';
+import { validateSpec } from '../../adapters/spec.js';
 import { memoryLogger } from '../../core/log.js';
 import { compileTemplate, loadTemplate } from '../../core/render.js';
-import { validateSpec } from '../../core/spec.js';
 import { runSync, type SyncDeps } from '../../core/sync.js';
 
 // Ports 25000-25099 and workers on 127.0.25.x belong to this file.
@@ -131,7 +131,7 @@ describe('the pipeline end to end on a real HAProxy', () => {
       const victims = serving().slice(0, 3);
       for (const id of victims) {
         group.drain(id);
-        let r = await runSync({ reason: 'lifecycle', group: group.name }, deps);
+        let r = await runSync({ reason: 'event', group: group.name }, deps);
         let before = Date.now();
         expect(r.results[0]?.outcome).toBe('applied');
         changes++;

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { validateSpec } from '../../adapters/spec.js';
 import type { LiveState, Worker } from '../../core/model.js';
 import { diffSections, planLb, workerIdsOf } from '../../core/plan.js';
 import { compileTemplate, DEFAULT_TEMPLATE_PATH, renderConfig } from '../../core/render.js';
-import { validateSpec } from '../../core/spec.js';
 
 const spec = validateSpec({
   name: 'plan',

@@ -1,11 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { type Spec, validateSpec } from '../../adapters/spec.js';
 import { parseManualRequest } from '../../core/entry.js';
 import { LbsyncError } from '../../core/errors.js';
 import type { Worker } from '../../core/model.js';
 import { parseApplyResult } from '../../core/payload.js';
 import { loadTemplate, renderConfig } from '../../core/render.js';
-import { type Spec, validateSpec } from '../../core/spec.js';
 import { haproxyCheck } from '../helpers/haproxy-check.js';
 
 /** Random valid specs: 1..20 services, any profile, random tuning and health settings. */

@@ -2,11 +2,11 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FileSource } from '../../adapters/local/source.js';
+import { loadSpec, type Spec, validateSpec } from '../../adapters/spec.js';
 import { InputError, RenderError } from '../../core/errors.js';
 import type { Worker } from '../../core/model.js';
 import { PROFILES } from '../../core/profiles.js';
 import { compileTemplate, loadTemplate, renderConfig } from '../../core/render.js';
-import { loadSpec, type Spec, validateSpec } from '../../core/spec.js';
 import { haproxyCheck } from '../helpers/haproxy-check.js';
 
 const fixtures = join(import.meta.dirname, '../fixtures');

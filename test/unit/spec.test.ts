@@ -1,8 +1,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { loadSpec, parseSpec, specJsonSchema } from '../../adapters/spec.js';
 import { SpecError } from '../../core/errors.js';
-import { loadSpec, parseSpec, specJsonSchema } from '../../core/spec.js';
 
 const dir = join(import.meta.dirname, '../fixtures/specs');
 const invalid = readdirSync(join(dir, 'invalid')).filter((f) => f.endsWith('.yaml'));
@@ -68,7 +68,9 @@ describe('specJsonSchema', () => {
       properties: Record<string, { enum?: string[] }>;
       required: string[];
     };
-    expect(schema.required).toEqual(expect.arrayContaining(['name', 'cloud', 'services']));
+    // The source/transport form: `cloud` is derived from the providers, and
+    // `services` may come from a kubernetes section instead of the file.
+    expect(schema.required).toEqual(expect.arrayContaining(['name', 'workers', 'loadBalancers']));
     expect(schema.properties.cloud?.enum).toEqual(['aws', 'azure', 'gcp', 'local']);
     expect(Object.keys(schema.properties)).toEqual(
       expect.arrayContaining([

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { OAuth2Client } from 'google-auth-library';
 
 /**
  * A stateful, protocol-level fake of the Compute Engine v1 REST API: the real
@@ -119,6 +120,28 @@ export class FakeCompute {
   /** The port clients use (`apiEndpoint: '127.0.0.1', port`). */
   public get port(): number {
     return (this.server.address() as AddressInfo).port;
+  }
+
+  /**
+   * Options that point the real Compute clients at this fake: the REST
+   * fallback over plain HTTP, with an OAuth2 client holding a fake token.
+   */
+  public clientOptions(): {
+    readonly apiEndpoint: string;
+    readonly port: number;
+    readonly protocol: 'http';
+    readonly fallback: true;
+    readonly authClient: OAuth2Client;
+  } {
+    const authClient = new OAuth2Client();
+    authClient.setCredentials({ access_token: 'fake-token', expiry_date: Date.now() + 3_600_000 });
+    return {
+      apiEndpoint: '127.0.0.1',
+      port: this.port,
+      protocol: 'http',
+      fallback: true,
+      authClient,
+    };
   }
 
   /** Create a zonal (`zone`) or regional (`region`) MIG. */

@@ -57,7 +57,7 @@ describe('parseAwsEvent', () => {
       const t = parseAwsEvent(fixture(name), GROUPS);
       expect(t.kind).toBe('lifecycle');
       if (t.kind !== 'lifecycle') return;
-      expect(t.request.reason).toBe('lifecycle');
+      expect(t.request.reason).toBe('event');
       expect(t.action).toEqual({
         transition,
         group: 'workers-a',

@@ -21,6 +21,7 @@ function report(
     ok,
     retryable: false,
     ms: 5,
+    services: [],
     results: outcomes.map((outcome, i) => ({
       lb: `i-${i}`,
       outcome,

@@ -9,15 +9,18 @@ import {
   createAwsClients,
   destroyAwsClients,
 } from '../../../adapters/aws/clients.js';
-import { SsmTransport, type SsmTransportOptions } from '../../../adapters/aws/transport.js';
+import type { SsmTransportSpec } from '../../../adapters/aws/provider.js';
+import { ssmSection } from '../../../adapters/aws/provider.js';
+import { SsmShell } from '../../../adapters/aws/shell.js';
 import { startLoad } from '../../../adapters/local/load.js';
 import { startWorkerServer } from '../../../adapters/local/workers.js';
+import { type Spec, validateSpec } from '../../../adapters/spec.js';
 import { loadApplyScript } from '../../../core/entry.js';
 import { TransportError } from '../../../core/errors.js';
 import { memoryLogger } from '../../../core/log.js';
 import { encodePayload, type Payload } from '../../../core/payload.js';
+import { RemoteScriptTransport } from '../../../core/remote-script.js';
 import { loadTemplate, renderConfig } from '../../../core/render.js';
-import { type Spec, validateSpec } from '../../../core/spec.js';
 import { FakeAws } from '../../fakes/aws/fake-aws.js';
 import { BOOT_CONFIG, LbVm } from '../../fakes/lb-vm.js';
 import { waitFor } from '../../helpers/wait.js';
@@ -77,24 +80,33 @@ describe('SsmTransport against the AWS fake and a real LB VM', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  /** The SSM transport as the factory builds it, with the parts a test varies. */
   function transport(
-    patch: Partial<SsmTransportOptions> = {},
-    lb: Partial<NonNullable<Spec['loadBalancers']['aws']>> = {},
-  ): SsmTransport {
-    return new SsmTransport({
-      ssm: clients.ssm,
-      ec2: clients.ec2,
-      s3: clients.s3,
-      lb: { ...(spec.loadBalancers.aws as NonNullable<Spec['loadBalancers']['aws']>), ...lb },
-      lbApply: spec.lbApply,
-      runtimeSocket: spec.runtimeSocket,
-      applyScript,
-      drainScript,
-      logger: memoryLogger(logs),
-      pollInitialMs: 20,
-      pollMaxMs: 100,
-      ...patch,
-    });
+    patch: { readonly inlineLimitBytes?: number; readonly applyScript?: string } = {},
+    lb: Partial<SsmTransportSpec> = {},
+  ): RemoteScriptTransport {
+    const section = { ...(ssmSection(spec) as SsmTransportSpec), ...lb };
+    return new RemoteScriptTransport(
+      new SsmShell({
+        ssm: clients.ssm,
+        ec2: clients.ec2,
+        s3: clients.s3,
+        lb: section,
+        logger: memoryLogger(logs),
+        poll: { initialMs: 20, maxMs: 100, factor: 1.5 },
+        ...(patch.inlineLimitBytes !== undefined
+          ? { inlineLimitBytes: patch.inlineLimitBytes }
+          : {}),
+      }),
+      {
+        lbApply: spec.lbApply,
+        runtimeSocket: spec.runtimeSocket,
+        applyScript: patch.applyScript ?? applyScript,
+        drainScript,
+        logger: memoryLogger(logs),
+        commandTimeoutMs: section.commandTimeoutSeconds * 1000,
+      },
+    );
   }
 
   async function payloadFor(workers: number, generation: number): Promise<Payload> {
@@ -147,7 +159,7 @@ describe('SsmTransport against the AWS fake and a real LB VM', () => {
       .apply({ id: LB }, p)
       .catch((e: unknown) => e);
     expect((err as Error).message).toMatch(
-      /does not fit in one Run Command .* set loadBalancers\.aws\.staging\.bucket/,
+      /does not fit in one Run Command .* set loadBalancers\.staging\.bucket/,
     );
     expect((err as TransportError).retryable).toBe(false);
     expect(fake.commands.length).toBe(sent);
@@ -208,11 +220,12 @@ describe('SsmTransport against the AWS fake and a real LB VM', () => {
     });
   });
 
-  it('reports a failed command without a result line with its stderr, not retryable', async () => {
+  it('reports a command that ended without a result line as retryable, naming the command and its stderr', async () => {
     fake.failCommands(LB, { status: 'Failed', stderr: 'sh: socat: not found', count: 1 });
     await expect(transport().status({ id: LB })).rejects.toMatchObject({
-      retryable: false,
-      message: /socat: not found/,
+      retryable: true,
+      message:
+        /the status command ended .* without a result line, so the LB's state is unknown.*socat: not found/,
     });
   });
 

@@ -5,14 +5,43 @@ import {
   createAzureClients,
   staticTokenCredential,
 } from '../../../adapters/azure/clients.js';
+import type { RunCommandTransportSpec } from '../../../adapters/azure/provider.js';
+import {
+  RunCommandShell,
+  type RunCommandShellOptions,
+  splitContainerUrl,
+} from '../../../adapters/azure/shell.js';
 import { VmssSource } from '../../../adapters/azure/source.js';
-import { RunCommandTransport, splitContainerUrl } from '../../../adapters/azure/transport.js';
+import { validateSpec } from '../../../adapters/spec.js';
 import { encodePayload } from '../../../core/payload.js';
-import { validateSpec } from '../../../core/spec.js';
+import { RemoteScriptTransport } from '../../../core/remote-script.js';
+import type { LbApplySpec } from '../../../core/spec.js';
 import { FakeArm } from '../../fakes/azure/fake-arm.js';
 
 // Port 23002 belongs to this file (no worker addresses: nothing is dialled).
 const SUB = '00000000-0000-4000-8000-0000000000a4';
+
+/** The Run Command transport as the factory builds it, from the parts a test varies. */
+function runCommandTransport(
+  o: Omit<RunCommandShellOptions, 'lb'> & {
+    readonly lb: Pick<RunCommandTransportSpec, 'vms'>;
+    readonly lbApply: LbApplySpec;
+    readonly applyScript: string;
+    readonly commandTimeoutMs?: number;
+  },
+): RemoteScriptTransport {
+  const { lbApply, applyScript, commandTimeoutMs, lb, ...shell } = o;
+  return new RemoteScriptTransport(
+    new RunCommandShell({ ...shell, lb: { transport: 'azure-run-command', ...lb } }),
+    {
+      lbApply,
+      runtimeSocket: null,
+      applyScript,
+      drainScript: '',
+      ...(commandTimeoutMs !== undefined ? { commandTimeoutMs } : {}),
+    },
+  );
+}
 
 describe('VmssSource and RunCommandTransport against the ARM fake', () => {
   let arm: FakeArm;
@@ -70,12 +99,19 @@ describe('VmssSource and RunCommandTransport against the ARM fake', () => {
       address: '10.1.0.10',
       state: 'serving',
       group: 'rg-a/uni',
+      // The node name AKS gives this VM: its ARM id.
+      providerId: expect.stringMatching(
+        /^azure:\/\/\/subscriptions\/.+\/virtualMachineScaleSets\/uni\/virtualMachines\/6$/i,
+      ),
     });
     expect(workers).toContainEqual({
       id: 'flex_f4',
       address: '10.2.0.8',
       state: 'serving',
       group: 'rg-b/flex',
+      providerId: expect.stringMatching(
+        /^azure:\/\/\/subscriptions\/.+\/virtualMachines\/flex_f4$/i,
+      ),
     });
     // The other Flexible scale set in the same resource group stays out.
     expect(workers.map((w) => w.id)).not.toContain('flex-other_x0');
@@ -128,7 +164,7 @@ describe('VmssSource and RunCommandTransport against the ARM fake', () => {
 
   it('refuses a payload over the inline limit when no staging container is configured', async () => {
     // Prepare
-    const transport = new RunCommandTransport({
+    const transport = runCommandTransport({
       clients,
       subscriptionId: SUB,
       lb: { vms: [{ resourceGroup: 'rg-edge', name: 'lb-1' }] },
@@ -157,7 +193,7 @@ describe('VmssSource and RunCommandTransport against the ARM fake', () => {
       code: 'Conflict',
       times: 3,
     });
-    const transport = new RunCommandTransport({
+    const transport = runCommandTransport({
       clients,
       subscriptionId: SUB,
       lb: { vms: [{ resourceGroup: 'rg-edge', name: 'lb-1' }] },
@@ -177,7 +213,7 @@ describe('VmssSource and RunCommandTransport against the ARM fake', () => {
 
   it('reports an unknown LB VM (404) as permanent', async () => {
     // Prepare
-    const transport = new RunCommandTransport({
+    const transport = runCommandTransport({
       clients,
       subscriptionId: SUB,
       lb: { vms: [{ resourceGroup: 'rg-edge', name: 'ghost' }] },
@@ -201,7 +237,7 @@ describe('VmssSource and RunCommandTransport against the ARM fake', () => {
       times: 1,
       retryAfterSeconds: 5,
     });
-    const transport = new RunCommandTransport({
+    const transport = runCommandTransport({
       clients,
       subscriptionId: SUB,
       lb: { vms: [{ resourceGroup: 'rg-edge', name: 'slow' }] },

@@ -1,15 +1,26 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import {
-  applyCommand,
-  scriptCommand,
+  DEFAULT_INLINE_LIMIT_BYTES,
+  RUN_COMMAND_LIMITS,
   splitRunCommandMessage,
-} from '../../../adapters/azure/command.js';
-import { DEFAULT_INLINE_LIMIT_BYTES } from '../../../adapters/azure/transport.js';
+} from '../../../adapters/azure/shell.js';
+import {
+  applyCommand as coreApplyCommand,
+  scriptCommand as coreScriptCommand,
+  type PayloadDelivery,
+} from '../../../core/command.js';
+
+/** The Run Command text exactly as the Azure transport builds it. */
+const applyCommand = (script: string, args: readonly string[], payload: PayloadDelivery): string =>
+  coreApplyCommand(script, args, payload, RUN_COMMAND_LIMITS);
+const scriptCommand = (script: string, args: readonly string[]): string =>
+  coreScriptCommand(script, args, RUN_COMMAND_LIMITS);
+
+import { validateSpec } from '../../../adapters/spec.js';
 import { applyArgs, loadApplyScript } from '../../../core/entry.js';
 import { encodePayload } from '../../../core/payload.js';
 import { loadTemplate, renderConfig } from '../../../core/render.js';
-import { validateSpec } from '../../../core/spec.js';
 
 function spec(services: number): ReturnType<typeof validateSpec> {
   return validateSpec({

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { validateSpec } from '../../../core/spec.js';
+import { runCommandSection } from '../../../adapters/azure/provider.js';
+import { validateSpec } from '../../../adapters/spec.js';
 
 function azureSpec(staging: unknown): unknown {
   return {
@@ -24,7 +25,7 @@ describe('the azure staging section of the spec', () => {
     );
 
     // Assess
-    expect(spec.loadBalancers.azure?.staging).toEqual({
+    expect(runCommandSection(spec)?.staging).toEqual({
       containerUrl: 'https://acct.blob.core.windows.net/lbsync',
       sasMinutes: 15,
     });

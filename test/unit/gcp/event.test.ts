@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decideAuditLogEvent } from '../../../adapters/gcp/event.js';
-import { validateSpec } from '../../../core/spec.js';
+import { validateSpec } from '../../../adapters/spec.js';
 
 const DIR = join(import.meta.dirname, '../../fixtures/events/gcp');
 const load = (name: string): Record<string, unknown> =>
@@ -33,12 +33,12 @@ describe('decideAuditLogEvent', () => {
     { name: 'mig-resize.json', group: 'web-a' },
     { name: 'regional-mig-recreate.json', group: 'web-r' },
   ])('resyncs on $name, naming group $group', ({ name, group }) => {
-    const d = decideAuditLogEvent(load(name), spec);
+    const d = decideAuditLogEvent(load(name), spec.workers);
     expect(d).toMatchObject({ action: 'sync', request: { reason: 'event', group } });
   });
 
   it('carries the CloudEvent id for log correlation', () => {
-    const d = decideAuditLogEvent(load('mig-resize.json'), spec);
+    const d = decideAuditLogEvent(load('mig-resize.json'), spec.workers);
     expect(d.action === 'sync' && d.request.eventId).toBe('lbsync-demo-1003');
   });
 
@@ -48,7 +48,7 @@ describe('decideAuditLogEvent', () => {
     { name: 'instance-set-metadata.json', reason: /does not change MIG membership/ },
     { name: 'other-project-insert.json', reason: /project someone-else is not ours/ },
   ])('ignores $name', ({ name, reason }) => {
-    const d = decideAuditLogEvent(load(name), spec);
+    const d = decideAuditLogEvent(load(name), spec.workers);
     expect(d.action).toBe('ignore');
     expect(d.action === 'ignore' && d.reason).toMatch(reason);
   });
@@ -56,7 +56,10 @@ describe('decideAuditLogEvent', () => {
   it('ignores events that are not audit logs, or not from Compute Engine', () => {
     const e = load('mig-resize.json');
     expect(
-      decideAuditLogEvent({ ...e, type: 'google.cloud.pubsub.topic.v1.messagePublished' }, spec),
+      decideAuditLogEvent(
+        { ...e, type: 'google.cloud.pubsub.topic.v1.messagePublished' },
+        spec.workers,
+      ),
     ).toMatchObject({ action: 'ignore' });
     const data = e.data as { protoPayload: Record<string, unknown> };
     const storage = {
@@ -66,7 +69,7 @@ describe('decideAuditLogEvent', () => {
         protoPayload: { ...data.protoPayload, serviceName: 'storage.googleapis.com' },
       },
     };
-    expect(decideAuditLogEvent(storage, spec)).toMatchObject({ action: 'ignore' });
+    expect(decideAuditLogEvent(storage, spec.workers)).toMatchObject({ action: 'ignore' });
   });
 
   it('has a fixture for every case it documents', () => {
@@ -76,7 +79,7 @@ describe('decideAuditLogEvent', () => {
   it('never throws on arbitrary input', () => {
     fc.assert(
       fc.property(fc.anything(), fc.anything(), (type, data) => {
-        const d = decideAuditLogEvent({ type: type as string, data }, spec);
+        const d = decideAuditLogEvent({ type: type as string, data }, spec.workers);
         expect(['sync', 'ignore']).toContain(d.action);
       }),
       { numRuns: 300 },
@@ -90,7 +93,7 @@ describe('decideAuditLogEvent', () => {
               protoPayload: { serviceName: 'compute.googleapis.com', methodName, resourceName },
             },
           },
-          spec,
+          spec.workers,
         );
         expect(['sync', 'ignore']).toContain(d.action);
       }),

@@ -99,6 +99,8 @@ describe('MigSource against the Compute fake', () => {
       state: 'serving',
       group: 'web-a',
       zone: 'europe-west1-b',
+      // The node name GKE gives this instance, so cluster nodes can be matched.
+      providerId: 'gce://lbsync-demo/europe-west1-b/web-a-1',
     });
     expect(workers.find((w) => w.id === 'web-a-2')?.state).toBe('draining');
     expect(workers.some((w) => w.id === 'web-a-3' || w.id === 'other-vm')).toBe(false);

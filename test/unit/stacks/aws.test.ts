@@ -3,7 +3,7 @@ import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parseAwsEvent } from '../../../adapters/aws/events.js';
-import { parseSpec, type Spec, validateSpec } from '../../../core/spec.js';
+import { parseSpec, type Spec, validateSpec } from '../../../adapters/spec.js';
 import { AWS_DETAIL_TYPES, type AwsStackOptions, awsStack } from '../../../stacks/aws.js';
 import { StackConfigError } from '../../../stacks/shared.js';
 import { matchesEventPattern, UnsupportedPatternError } from './event-pattern.js';

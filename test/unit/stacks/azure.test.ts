@@ -3,7 +3,8 @@ import * as azure from '@pulumi/azure-native';
 import * as pulumi from '@pulumi/pulumi';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { classifyEventGridEvent } from '../../../adapters/azure/events.js';
-import { parseSpec, type Spec } from '../../../core/spec.js';
+import { runCommandSection, vmssSection } from '../../../adapters/azure/provider.js';
+import { parseSpec, type Spec } from '../../../adapters/spec.js';
 import {
   AZURE_EVENT_TYPES,
   AZURE_FUNCTIONS,
@@ -154,8 +155,8 @@ describe('Azure stack (Pulumi mocks, real @pulumi/azure-native)', () => {
     const filter = rec.one(T.subscription).inputs.filter;
     const scope = {
       subscriptionId: SUB,
-      scaleSets: s.workers.azure?.scaleSets ?? [],
-      lbVms: s.loadBalancers.azure?.vms ?? [],
+      scaleSets: vmssSection(s)?.scaleSets ?? [],
+      lbVms: runCommandSection(s)?.vms ?? [],
     };
     let acted = 0;
     for (const f of fixtures) {
@@ -207,19 +208,14 @@ describe('Azure stack (Pulumi mocks, real @pulumi/azure-native)', () => {
   });
 
   it('grants staging on the container and the delegation key on its account only', async () => {
-    const staged = spec().loadBalancers.azure;
     const s = spec();
     const withStaging = {
       ...s,
       loadBalancers: {
         ...s.loadBalancers,
-        azure: {
-          ...staged,
-          vms: staged?.vms ?? [],
-          staging: {
-            containerUrl: 'https://lbstage.blob.core.windows.net/payloads',
-            sasMinutes: 15,
-          },
+        staging: {
+          containerUrl: 'https://lbstage.blob.core.windows.net/payloads',
+          sasMinutes: 15,
         },
       },
     };

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { parseSpec } from '../../../adapters/spec.js';
 import { PROFILES } from '../../../core/profiles.js';
-import { parseSpec } from '../../../core/spec.js';
 import { type CloudInitCloud, renderCloudInit } from '../../../stacks/cloud-init.js';
 import { haproxyCheck } from '../../helpers/haproxy-check.js';
 

@@ -3,7 +3,7 @@ import * as gcp from '@pulumi/gcp';
 import * as pulumi from '@pulumi/pulumi';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { decideAuditLogEvent } from '../../../adapters/gcp/event.js';
-import { parseSpec, type Spec } from '../../../core/spec.js';
+import { parseSpec, type Spec } from '../../../adapters/spec.js';
 import {
   GCP_AUDIT_LOG_EVENT,
   GCP_AUDIT_METHODS,
@@ -133,7 +133,7 @@ describe('GCP stack (Pulumi mocks, real @pulumi/gcp)', () => {
     let acted = 0;
     for (const f of fixtures) {
       const delivered = filters.some((fs) => deliveredBy(fs, f.event));
-      const decision = decideAuditLogEvent(f.event, s);
+      const decision = decideAuditLogEvent(f.event, s.workers);
       if (decision.action === 'sync') {
         acted++;
         expect(delivered, f.file).toBe(true);
@@ -171,7 +171,7 @@ describe('GCP stack (Pulumi mocks, real @pulumi/gcp)', () => {
         methodName: method,
         data: { ...data, protoPayload: { ...data.protoPayload, methodName: method, resourceName } },
       };
-      expect(decideAuditLogEvent(event, s).action, method).toBe('sync');
+      expect(decideAuditLogEvent(event, s.workers).action, method).toBe('sync');
     }
   });
 

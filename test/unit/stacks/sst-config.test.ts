@@ -6,7 +6,7 @@ import * as azurenative from '@pulumi/azure-native';
 import * as gcp from '@pulumi/gcp';
 import * as pulumi from '@pulumi/pulumi';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { loadSpec } from '../../../core/spec.js';
+import { loadSpec } from '../../../adapters/spec.js';
 import { installMocks, type Recorder, settle } from './pulumi-mocks.js';
 
 /*

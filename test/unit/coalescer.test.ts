@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { SyncCoalescer } from '../../../adapters/azure/handler.js';
-import type { SyncReport } from '../../../core/sync.js';
+import type { SyncReport } from '../../core/sync.js';
+import { SyncCoalescer } from '../../core/trigger.js';
 
 function report(n: number): SyncReport {
   return { generation: n } as unknown as SyncReport;

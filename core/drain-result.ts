@@ -1,17 +1,5 @@
-import { TransportError } from '../../core/errors.js';
-
-/** What templates/lbsync-drain.sh reports for one LB. */
-export interface DrainResult {
-  /** `drained`: sessions reached 0; `timeout`: deadline hit; `absent`: the LB does not know the server. */
-  readonly result: 'drained' | 'timeout' | 'absent' | 'failed';
-  readonly server: string;
-  /** Backends the server was set to drain in. */
-  readonly backends: number;
-  /** Sessions still open when the script returned. */
-  readonly sessions: number;
-  readonly ms: number;
-  readonly message?: string;
-}
+import { TransportError } from './errors.js';
+import type { DrainResult } from './ports.js';
 
 const RESULTS = new Set(['drained', 'timeout', 'absent', 'failed']);
 

@@ -1,0 +1,166 @@
+import { readFile } from 'node:fs/promises';
+import { loadApplyScript } from '../core/entry.js';
+import { bindOnce, type Logger } from '../core/log.js';
+import type { Drainer, Transport, WorkerSource } from '../core/ports.js';
+import type { LbScripts, ProviderContext } from '../core/provider.js';
+import { loadTemplate } from '../core/render.js';
+import { SyncCoalescer, type TriggerDeps } from '../core/trigger.js';
+import { factoryFor } from './registry.js';
+import type { Spec } from './spec.js';
+
+/*
+ * How every entry point (the three functions, the CLI, the bench) builds its
+ * adapters: from the spec, through the registry's factories. A function adds
+ * its cloud's own ports (lifecycle hooks, a reporter) on top.
+ */
+
+/** What `buildRuntime` needs. */
+export interface RuntimeInit {
+  readonly spec: Spec;
+  readonly specFile?: string;
+  readonly env?: NodeJS.ProcessEnv;
+  readonly logger: Logger;
+  /** Per-provider knobs that are not in the spec (poll delays, injected clients in tests). */
+  readonly tuning?: ProviderContext['tuning'];
+  readonly now?: () => number;
+  /** How the caller forces past a guard, for refusal messages. */
+  readonly forceHint?: string;
+}
+
+/** The trigger deps of a spec, and the context its adapters were built with. */
+export interface Runtime extends TriggerDeps {
+  readonly spec: Spec;
+  readonly context: ProviderContext;
+  /** Close what the adapters opened (SDK clients); for short-lived callers such as the CLI. */
+  close(): Promise<void>;
+}
+
+const DRAIN_SCRIPT_URL = new URL('../templates/lbsync-drain.sh', import.meta.url);
+
+/** The LB-side scripts, read once per process (the env may point at other copies). */
+export function lbScripts(env: NodeJS.ProcessEnv = process.env): () => Promise<LbScripts> {
+  let p: Promise<LbScripts> | undefined;
+  return () => {
+    p ??= Promise.all([
+      loadApplyScript(env.LBSYNC_APPLY_SCRIPT),
+      readFile(env.LBSYNC_DRAIN_SCRIPT ?? DRAIN_SCRIPT_URL, 'utf8'),
+    ]).then(([apply, drain]) => ({ apply, drain }));
+    return p;
+  };
+}
+
+/** True when a transport can also drain a server (the remote-script transports). */
+export function isDrainer(t: Transport): t is Transport & Drainer {
+  return typeof (t as Partial<Drainer>).drain === 'function';
+}
+
+/** Only the worker source of a spec (`lbsync render`: no transport, no SDK of the LBs' cloud). */
+export async function buildSource(
+  init: RuntimeInit,
+): Promise<{ readonly source: WorkerSource; readonly close: () => Promise<void> }> {
+  const { spec } = init;
+  const closers: (() => void | Promise<void>)[] = [];
+  const context = contextOf(init, closers);
+  const factory = await factoryFor('source', spec.workers.source);
+  const source = await required(factory.createSource, 'source', spec.workers.source)(
+    spec.workers.source,
+    spec.workers,
+    context,
+  );
+  return { source, close: async () => void (await Promise.all(closers.map((c) => c()))) };
+}
+
+function contextOf(init: RuntimeInit, closers: (() => void | Promise<void>)[]): ProviderContext {
+  return {
+    spec: init.spec,
+    ...(init.specFile !== undefined ? { specFile: init.specFile } : {}),
+    env: init.env ?? process.env,
+    // Adapters log with the cloud bound, like every pipeline line.
+    logger: bindOnce(init.logger, { cloud: init.spec.cloud }),
+    scripts: lbScripts(init.env ?? process.env),
+    tuning: init.tuning ?? {},
+    onClose: (close) => {
+      closers.push(close);
+    },
+  };
+}
+
+/** Build the template, the source and the transport of a spec through the registry. */
+export async function buildRuntime(init: RuntimeInit): Promise<Runtime> {
+  const { spec } = init;
+  const closers: (() => void | Promise<void>)[] = [];
+  const context = contextOf(init, closers);
+  const [template, sourceFactory, transportFactory] = await Promise.all([
+    loadTemplate(spec, init.specFile),
+    factoryFor('source', spec.workers.source),
+    factoryFor('transport', spec.loadBalancers.transport),
+  ]);
+  const [source, transport] = await Promise.all([
+    required(sourceFactory.createSource, 'source', spec.workers.source)(
+      spec.workers.source,
+      spec.workers,
+      context,
+    ),
+    required(transportFactory.createTransport, 'transport', spec.loadBalancers.transport)(
+      spec.loadBalancers.transport,
+      spec.loadBalancers,
+      context,
+    ),
+  ]);
+  return {
+    spec,
+    context,
+    template,
+    source,
+    transport,
+    ...(isDrainer(transport) ? { drainer: transport } : {}),
+    coalescer: new SyncCoalescer(),
+    logger: init.logger,
+    ...(init.now !== undefined ? { now: init.now } : {}),
+    ...(init.forceHint !== undefined ? { forceHint: init.forceHint } : {}),
+    close: async () => {
+      await Promise.all(closers.splice(0).map((c) => c()));
+    },
+  };
+}
+
+function required<F>(fn: F | undefined, kind: string, name: string): F {
+  if (fn === undefined) throw new Error(`the provider of ${kind} ${name} cannot build it`);
+  return fn;
+}
+
+/** What a test or a custom deployment may override when a function builds its runtime. */
+export interface FunctionOverrides {
+  readonly spec?: Spec;
+  readonly env?: NodeJS.ProcessEnv;
+  readonly logger?: Logger;
+  readonly tuning?: ProviderContext['tuning'];
+  readonly now?: () => number;
+}
+
+/**
+ * A function's runtime from its environment (LBSYNC_SPEC / LBSYNC_SPEC_FILE)
+ * or the overrides: the one cold-start path of every cloud's function.
+ */
+export async function buildFunctionRuntime(
+  cloud: string,
+  forceHint: string,
+  o: FunctionOverrides = {},
+): Promise<Runtime> {
+  const env = o.env ?? process.env;
+  const [{ loadSpecFromEnv }, { createLogger }] = await Promise.all([
+    import('./spec.js'),
+    import('../core/log.js'),
+  ]);
+  const spec = o.spec ?? (await loadSpecFromEnv(env));
+  const logger = o.logger?.child({ cloud }) ?? createLogger({ base: { cloud } });
+  return buildRuntime({
+    spec,
+    env,
+    logger,
+    forceHint,
+    ...(env.LBSYNC_SPEC_FILE ? { specFile: env.LBSYNC_SPEC_FILE } : {}),
+    ...(o.tuning !== undefined ? { tuning: o.tuning } : {}),
+    ...(o.now !== undefined ? { now: o.now } : {}),
+  });
+}
