@@ -35,11 +35,19 @@ const MIG_METHODS =
  * and deletes count when they happen in a zone one of the configured MIGs
  * covers (whether a MIG-made insert names its MIG is not documented, so the
  * zone is the test); MIG operations count when they name a configured MIG.
- * Everything else is ignored. Never throws on arbitrary input.
+ * Everything else is ignored. Never throws on arbitrary input, including
+ * null, undefined and primitives (the event is typed `unknown` on purpose).
  */
-export function decideAuditLogEvent(event: AuditLogCloudEvent, spec: Spec): GcpEventDecision {
+export function decideAuditLogEvent(input: unknown, spec: Spec): GcpEventDecision {
   const gcp = spec.workers.gcp;
   if (gcp === undefined) return { action: 'ignore', reason: 'spec has no workers.gcp section' };
+  const event: AuditLogCloudEvent | undefined = asRecord(input);
+  if (event === undefined) {
+    return {
+      action: 'ignore',
+      reason: `not a CloudEvent object (${input === null ? 'null' : Array.isArray(input) ? 'a list' : typeof input})`,
+    };
+  }
   if (event.type !== AUDIT_LOG_TYPE) {
     return {
       action: 'ignore',
@@ -104,7 +112,8 @@ export function decideAuditLogEvent(event: AuditLogCloudEvent, spec: Spec): GcpE
   };
 }
 
-function asRecord(v: unknown): Record<string, unknown> | undefined {
+/** `v` as a plain object, or undefined for null, lists and primitives. */
+export function asRecord(v: unknown): Record<string, unknown> | undefined {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
     ? (v as Record<string, unknown>)
     : undefined;

@@ -4,7 +4,7 @@ import type { Logger } from '../../core/log.js';
 import type { SyncRequest } from '../../core/model.js';
 import type { Spec } from '../../core/spec.js';
 import { runSync, type SyncDeps, type SyncReport } from '../../core/sync.js';
-import { type AuditLogCloudEvent, decideAuditLogEvent } from './event.js';
+import { asRecord, decideAuditLogEvent } from './event.js';
 
 /*
  * What the two GCP entry points do, free of the Functions Framework so
@@ -25,19 +25,19 @@ export interface GcpRuntime {
  * retry could help, so the platform redelivers; returns the report otherwise.
  */
 export async function handleAuditLogEvent(
-  event: AuditLogCloudEvent,
+  event: unknown,
   rt: GcpRuntime,
 ): Promise<SyncReport | null> {
   const decision = decideAuditLogEvent(event, rt.spec);
+  // The platform types the event; a null or primitive one must still only be ignored.
+  const id = asRecord(event)?.id;
+  const eventId = typeof id === 'string' ? id : undefined;
   if (decision.action === 'ignore') {
-    rt.logger.info(
-      { stage: 'trigger', eventId: event.id, reason: decision.reason },
-      'event ignored',
-    );
+    rt.logger.info({ stage: 'trigger', eventId, reason: decision.reason }, 'event ignored');
     return null;
   }
   rt.logger.info(
-    { stage: 'trigger', eventId: event.id, method: decision.method, group: decision.request.group },
+    { stage: 'trigger', eventId, method: decision.method, group: decision.request.group },
     'event accepted',
   );
   return settle(await runSync(decision.request, rt.deps));

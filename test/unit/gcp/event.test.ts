@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decideAuditLogEvent } from '../../../adapters/gcp/event.js';
+import { type GcpRuntime, handleAuditLogEvent } from '../../../adapters/gcp/handlers.js';
+import { memoryLogger } from '../../../core/log.js';
 import { validateSpec } from '../../../core/spec.js';
 
 const DIR = join(import.meta.dirname, '../../fixtures/events/gcp');
@@ -71,6 +73,51 @@ describe('decideAuditLogEvent', () => {
 
   it('has a fixture for every case it documents', () => {
     expect(readdirSync(DIR).filter((f) => f.endsWith('.json'))).toHaveLength(9);
+  });
+
+  it.each([
+    [null, 'not a CloudEvent object (null)'],
+    [undefined, 'not a CloudEvent object (undefined)'],
+    [0, 'not a CloudEvent object (number)'],
+    ['google.cloud.audit.log.v1.written', 'not a CloudEvent object (string)'],
+    [true, 'not a CloudEvent object (boolean)'],
+    [[], 'not a CloudEvent object (a list)'],
+  ])('ignores %j, which is not an event at all, without throwing', (event, reason) => {
+    expect(decideAuditLogEvent(event, spec)).toEqual({ action: 'ignore', reason });
+  });
+
+  it('the CloudEvent handler ignores a null event too, and syncs nothing', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const rt = {
+      spec,
+      logger: memoryLogger(lines),
+      // Never reached: an ignored event runs no sync.
+      deps: undefined as unknown as GcpRuntime['deps'],
+    } satisfies GcpRuntime;
+    await expect(handleAuditLogEvent(null, rt)).resolves.toBeNull();
+    await expect(handleAuditLogEvent(undefined, rt)).resolves.toBeNull();
+    expect(lines.map((l) => l.msg)).toEqual(['event ignored', 'event ignored']);
+  });
+
+  it('never throws on arbitrary JSON, null or primitives as the whole event', () => {
+    const base = load('mig-resize.json');
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.constantFrom(null, undefined, 0, '', true, [], {}),
+          fc.jsonValue(),
+          fc.anything(),
+          fc.dictionary(fc.constantFrom(...Object.keys(base)), fc.anything()).map((patch) => ({
+            ...base,
+            ...patch,
+          })),
+        ),
+        (event) => {
+          expect(['sync', 'ignore']).toContain(decideAuditLogEvent(event, spec).action);
+        },
+      ),
+      { numRuns: 500 },
+    );
   });
 
   it('never throws on arbitrary input', () => {
