@@ -107,9 +107,9 @@ describe('classifyEventGridEvent', () => {
     // The samples use placeholders: scope them to their own "{subscription-id}".
     const docScope: EventScope = { ...SCOPE, subscriptionId: '{subscription-id}' };
     const verdicts = [
-      'documented-eventgrid-resource-delete-success.json',
-      'documented-cloudevents-resource-delete-success.json',
-      'documented-cloudevents-resource-write-success.json',
+      'documented/eventgrid-resource-delete-success.json',
+      'documented/cloudevents-resource-delete-success.json',
+      'documented/cloudevents-resource-write-success.json',
     ].flatMap((name) =>
       (JSON.parse(readFileSync(new URL(name, FIXTURES), 'utf8')) as unknown[]).map((e) =>
         classifyEventGridEvent(e, docScope),
