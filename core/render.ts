@@ -7,7 +7,7 @@ import type { ServiceDef, Worker } from './model.js';
 import { sha256Hex } from './payload.js';
 import { resolveTuning, type Tuning } from './profiles.js';
 import type { CoreSpec } from './spec.js';
-import { assertIpAddress, assertSafeId, hostPort } from './validate.js';
+import { assertSafeId, canonicalWorkerAddress, hostPort } from './validate.js';
 
 /** The bundled template's path. */
 export const DEFAULT_TEMPLATE_PATH = fileURLToPath(
@@ -98,14 +98,17 @@ export async function loadTemplate(
 }
 
 /**
- * Validate the workers and make them canonical: sorted by id, one entry per id.
- * Throws `InputError` naming the first hostile or conflicting value.
+ * Validate the workers and make them canonical: sorted by id, one entry per
+ * id, each address spelled one way (IPv6 per RFC 5952). Every source (spec,
+ * `--workers`, workers file, every cloud) passes through here before a config
+ * is rendered. Throws `InputError` naming the first hostile or conflicting value.
  */
 export function canonicalWorkers(workers: readonly Worker[]): readonly Worker[] {
   const byId = new Map<string, Worker>();
-  for (const w of workers) {
-    assertSafeId(w.id, 'worker id');
-    assertIpAddress(w.address, `worker ${w.id} address`);
+  for (const raw of workers) {
+    assertSafeId(raw.id, 'worker id');
+    const address = canonicalWorkerAddress(raw.address, `worker ${raw.id} address`);
+    const w = address === raw.address ? raw : { ...raw, address };
     if (w.state !== 'serving' && w.state !== 'draining') {
       throw new InputError(`worker ${w.id}: state must be serving or draining`);
     }

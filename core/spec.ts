@@ -1,8 +1,18 @@
-import { readFile } from 'node:fs/promises';
-import { LineCounter, parseDocument } from 'yaml';
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { SpecError } from './errors.js';
-import { SAFE_ID } from './validate.js';
+import { formatBytes, parseYamlStrict, readTextFileBounded } from './input.js';
+import {
+  BIND_SHAPE,
+  bindsOverlap,
+  type CanonicalBind,
+  DURATION_SHAPE,
+  describeBind,
+  durationProblem,
+  readBind,
+  SAFE_ID,
+  workerAddressProblem,
+} from './validate.js';
 
 /*
  * The spec (`lbsync.config.yaml`) is the one description of a deployment. The
@@ -35,21 +45,45 @@ const nodePort = z
   .min(30000, 'must be 30000-32767')
   .max(32767, 'must be 30000-32767');
 
-/** `":80"`, `"0.0.0.0:443"`, `"127.0.0.1:18080"`, `"[::]:80"`. */
+/**
+ * `":80"`, `"0.0.0.0:443"`, `"127.0.0.1:18080"`, `"[::]:80"`: a literal
+ * address HAProxy reads the way we do (see `readBind`), port 1-65535.
+ */
 const bindAddress = z
   .string({ error: 'must be a string like ":80" or "127.0.0.1:8080"' })
-  .regex(
-    /^(?:\[[0-9a-fA-F:.]+\]|(?:\d{1,3}\.){3}\d{1,3}|\*)?:\d{1,5}$/,
-    'must be "[address]:port", for example ":80" or "127.0.0.1:8080"',
-  )
-  .refine((v) => {
-    const p = Number(v.slice(v.lastIndexOf(':') + 1));
-    return p >= 1 && p <= 65535;
-  }, 'port must be 1-65535');
+  .regex(BIND_SHAPE, {
+    message: 'must be "[address]:port", for example ":80", "10.0.0.5:443" or "[::]:80"',
+    abort: true,
+  })
+  .superRefine((v, ctx) => {
+    const read = readBind(v);
+    if (!read.ok) ctx.addIssue({ code: 'custom', message: read.problem });
+  });
 
+/** `"500ms"`, `"30s"`, `"5m"`, `"1h"`, `"2d"`: 1ms up to HAProxy's timer limit (~24.8 days). */
 const duration = z
   .string({ error: 'must be a duration string like "30s"' })
-  .regex(/^\d{1,7}(?:ms|s|m|h|d)$/, 'must be a duration like "500ms", "30s", "5m", "1h"');
+  .regex(DURATION_SHAPE, {
+    message: 'must be a duration like "500ms", "30s", "5m", "1h", "2d"',
+    abort: true,
+  })
+  .superRefine((v, ctx) => {
+    const problem = durationProblem(v);
+    if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
+/** A worker's address: literal, unicast, reachable (see `workerAddressProblem`). */
+const workerAddress = z.string({ error: 'must be an IP address' }).superRefine((v, ctx) => {
+  const problem = workerAddressProblem(v);
+  if (problem === null) return;
+  ctx.addIssue({
+    code: 'custom',
+    message:
+      isIP(v) === 0
+        ? `must be an IP address: ${problem}`
+        : `cannot be a worker address: ${problem}`,
+  });
+});
 
 const absPath = z
   .string({ error: 'must be an absolute path' })
@@ -166,16 +200,18 @@ export interface CoreSpec extends Omit<CoreFields, 'services'> {
 }
 
 /**
- * Cross-field checks of the core fields: unique service names and binds.
- * Every spec schema runs it, whatever its providers.
+ * Cross-field checks of the core fields: unique service names, and binds
+ * compared after canonicalisation (`:80`, `*:80` and `0.0.0.0:80` are one
+ * listener; a wildcard overlaps every address on its port). Every spec
+ * schema runs it, whatever its providers.
  */
 export function refineCoreSpec(
   spec: Pick<CoreFields, 'services' | 'stats'>,
   ctx: z.core.$RefinementCtx,
 ): void {
+  const services = spec.services ?? [];
   const names = new Set<string>();
-  const binds = new Set<string>();
-  (spec.services ?? []).forEach((s, i) => {
+  services.forEach((s, i) => {
     if (names.has(s.name)) {
       ctx.addIssue({
         code: 'custom',
@@ -184,26 +220,42 @@ export function refineCoreSpec(
       });
     }
     names.add(s.name);
-    const normBind = s.bind.startsWith(':') ? `*${s.bind}` : s.bind;
-    if (binds.has(normBind)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['services', i, 'bind'],
-        message: `bind ${s.bind} already used by another service`,
-      });
-    }
-    binds.add(normBind);
   });
-  if (spec.stats !== undefined) {
-    const normBind = spec.stats.bind.startsWith(':') ? `*${spec.stats.bind}` : spec.stats.bind;
-    if (binds.has(normBind)) {
+  const listeners: {
+    readonly who: string;
+    readonly text: string;
+    readonly bind: CanonicalBind;
+  }[] = [];
+  const add = (who: string, path: readonly (string | number)[], text: string): void => {
+    const read = readBind(text);
+    if (!read.ok) return; // already reported on the field
+    const clash = listeners.find((l) => bindsOverlap(l.bind, read.bind));
+    if (clash !== undefined) {
       ctx.addIssue({
         code: 'custom',
-        path: ['stats', 'bind'],
-        message: `bind ${spec.stats.bind} already used by a service`,
+        path: [...path],
+        message: bindClash(who, text, read.bind, clash),
       });
     }
+    listeners.push({ who, text, bind: read.bind });
+  };
+  services.forEach((s, i) => {
+    add(`service ${s.name}`, ['services', i, 'bind'], s.bind);
+  });
+  if (spec.stats !== undefined) add('stats', ['stats', 'bind'], spec.stats.bind);
+}
+
+function bindClash(
+  who: string,
+  text: string,
+  bind: CanonicalBind,
+  other: { readonly who: string; readonly text: string; readonly bind: CanonicalBind },
+): string {
+  const theirs = `${other.who}'s bind ${JSON.stringify(other.text)}`;
+  if (bind.key === other.bind.key) {
+    return `bind ${JSON.stringify(text)} is the same listener as ${theirs}: ${who} and ${other.who} would both listen on ${describeBind(bind)}, and HAProxy would split its connections between them`;
   }
+  return `bind ${JSON.stringify(text)} overlaps ${theirs} on port ${bind.port}: ${who} listens on ${describeBind(bind)}, ${other.who} on ${describeBind(other.bind)}; HAProxy binds with SO_REUSEPORT, so both would start and the kernel would silently give the shared connections to the more specific socket. Use distinct ports or non-overlapping specific addresses`;
 }
 
 /** Field builders provider sections share, so every section reports errors the same way. */
@@ -216,6 +268,7 @@ export const specFields = {
   duration,
   absPath,
   tagMap,
+  workerAddress,
 } as const;
 
 /** A service entry of the spec. */
@@ -237,62 +290,143 @@ export function formatPath(path: readonly PropertyKey[]): string {
   return out === '' ? '(root)' : out;
 }
 
+/**
+ * The largest spec lbsync reads: 4 MiB. The largest legitimate spec is one
+ * with the schema's maximum of 20,000 static workers: about 1.7 MB with EC2
+ * ids and IPv4 addresses, 4.0 MB with 110-character ids and full IPv6
+ * addresses, parsed in about 2 s and 220 MB. The YAML parser costs about 2.3 s
+ * and 190 MB per MB of the densest input (one-character list items), so the cap
+ * also bounds a hostile spec to about 10 s and 800 MB instead of running the
+ * process out of heap. Cloud specs (no static workers) are a few KB.
+ */
+export const MAX_SPEC_BYTES = 4 * 1024 * 1024;
+
+/** At most this many problems are listed; the rest are counted. */
+export const MAX_LISTED_PROBLEMS = 50;
+
+const EXPECTED: Readonly<Record<string, string>> = {
+  number: 'a number',
+  int: 'an integer',
+  string: 'a string',
+  boolean: 'true or false',
+  array: 'a list',
+  object: 'a mapping',
+  record: 'a mapping',
+};
+
+/** What a wrong value is, for "expected X, found Y" messages. */
+export function describeFound(input: unknown): string {
+  if (input === null) return 'null';
+  if (Array.isArray(input)) return input.length === 0 ? 'an empty list' : 'a list';
+  switch (typeof input) {
+    case 'string': {
+      const shown = input.length > 60 ? `${input.slice(0, 60)}...` : input;
+      return `the string ${JSON.stringify(shown)}`;
+    }
+    case 'number':
+      if (Number.isNaN(input)) return '.nan (not a number)';
+      if (!Number.isFinite(input)) return `${input < 0 ? '-' : ''}.inf (infinity)`;
+      return `the number ${input}`;
+    case 'boolean':
+      return `${input}`;
+    case 'object':
+      return 'a mapping';
+    default:
+      return typeof input;
+  }
+}
+
 function issueMessage(issue: z.core.$ZodIssue): string {
   if (issue.code === 'unrecognized_keys') {
     return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}`;
   }
-  if (issue.code === 'invalid_type' && issue.input === undefined) return 'required';
+  if (issue.code === 'invalid_type') {
+    if (issue.input === undefined) return 'required';
+    // zod's own wording ("Invalid input: expected number, received string") is replaced; ours is kept.
+    const expected = issue.message.startsWith('Invalid input')
+      ? `must be ${EXPECTED[issue.expected] ?? issue.expected}`
+      : issue.message;
+    return `${expected}, found ${describeFound(issue.input)}`;
+  }
+  if (issue.code === 'invalid_union' && issue.input !== undefined) {
+    return `${issue.message}, found ${describeFound(issue.input)}`;
+  }
   return issue.message;
 }
 
-/** Validate already-parsed data against `schema`. Throws `SpecError` listing every problem as `path: reason`. */
+/** A SpecError with duplicates dropped and at most `MAX_LISTED_PROBLEMS` listed. */
+export function specError(file: string, problems: readonly string[], cause?: unknown): SpecError {
+  const unique = [...new Set(problems)];
+  const listed =
+    unique.length > MAX_LISTED_PROBLEMS
+      ? [
+          ...unique.slice(0, MAX_LISTED_PROBLEMS),
+          `(${unique.length - MAX_LISTED_PROBLEMS} more problems not listed)`,
+        ]
+      : unique;
+  return new SpecError(file, listed, cause === undefined ? {} : { cause });
+}
+
+/**
+ * Validate already-parsed data against `schema`. Throws `SpecError` listing
+ * every problem as `path: reason`, whatever the data did to the validator.
+ */
 export function validateWith<S extends z.ZodType>(
   schema: S,
   data: unknown,
   file: string,
   mapPath: (path: readonly PropertyKey[]) => readonly PropertyKey[] = (p) => p,
 ): z.output<S> {
-  const parsed = schema.safeParse(data);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map(
-      (i) => `${formatPath(mapPath(i.path))}: ${issueMessage(i)}`,
-    );
-    throw new SpecError(file, [...new Set(problems)]);
+  let parsed: ReturnType<S['safeParse']>;
+  try {
+    parsed = schema.safeParse(data, { reportInput: true }) as ReturnType<S['safeParse']>;
+  } catch (err) {
+    if (err instanceof SpecError) throw err;
+    throw specError(file, [`(root): cannot validate: ${(err as Error).message}`], err);
   }
-  return parsed.data;
+  if (!parsed.success) {
+    throw specError(
+      file,
+      parsed.error.issues.map((i) => `${formatPath(mapPath(i.path))}: ${issueMessage(i)}`),
+    );
+  }
+  return parsed.data as z.output<S>;
 }
 
-/** Parse spec YAML (or JSON) text into plain data. Errors name the file, line and column. */
+/**
+ * Parse spec YAML (or JSON) text into plain data: refused above
+ * `MAX_SPEC_BYTES` before parsing, core schema only (unknown tags refused),
+ * aliases bounded. Errors name the file, then the line and column.
+ */
 export function parseSpecDocument(text: string, file: string): Record<string, unknown> {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false, lineCounter });
-  if (doc.errors.length > 0) {
-    throw new SpecError(
-      file,
-      doc.errors.map((e) => {
-        const at = lineCounter.linePos(e.pos[0]);
-        return `line ${at.line}, column ${at.col}: ${e.message.split('\n')[0]}`;
-      }),
-    );
-  }
-  const data: unknown = doc.toJS();
+  const bytes = Buffer.byteLength(text, 'utf8');
+  if (bytes > MAX_SPEC_BYTES) throw specError(file, [tooLarge(bytes)]);
+  const read = parseYamlStrict(text);
+  if (!read.ok) throw specError(file, read.problems);
+  const data = read.data;
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
-    throw new SpecError(file, ['(root): must be a YAML mapping']);
+    throw specError(file, [`(root): must be a YAML mapping, found ${describeFound(data)}`]);
   }
   return data as Record<string, unknown>;
 }
 
-/** Read a spec file's text; a missing or unreadable file is a `SpecError`. */
+function tooLarge(bytes: number | null): string {
+  const size = bytes === null ? 'more than 4 MiB' : `${formatBytes(bytes)} (${bytes} bytes)`;
+  return `(root): the spec is ${size}, over the ${formatBytes(MAX_SPEC_BYTES)} cap (20,000 static workers fit in about 2 MiB); use a file source (workers: {source: file}) or a cloud source for more`;
+}
+
+/** Read a spec file's text; missing, unreadable or over `MAX_SPEC_BYTES` is a `SpecError`. */
 export async function readSpecFile(file: string): Promise<string> {
   try {
-    return await readFile(file, 'utf8');
+    const read = await readTextFileBounded(file, MAX_SPEC_BYTES);
+    if (read.kind === 'too-large') throw specError(file, [tooLarge(read.bytes)]);
+    return read.text;
   } catch (err) {
-    throw new SpecError(
+    if (err instanceof SpecError) throw err;
+    throw specError(
       file,
       [`cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`],
-      {
-        cause: err,
-      },
+      err,
     );
   }
 }

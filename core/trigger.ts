@@ -26,6 +26,11 @@ export interface LifecycleAction {
   readonly handle: Readonly<Record<string, string>>;
   readonly origin?: string | null;
   readonly destination?: string | null;
+  /**
+   * Launch only: false when the machine does not go into service once the
+   * action completes (an AWS warm pool), so the LBs must not admit it.
+   */
+  readonly serves?: boolean;
 }
 
 /** "The group is scaling to `capacity`": re-check until it serves that many (a webhook that fires at start). */
@@ -312,7 +317,10 @@ class Run {
   /** Launch hook: serve the new instance on every LB, then let it go into service. */
   public async launch(action: LifecycleAction, request: SyncRequest): Promise<RunResult> {
     const lifecycle = this.requireLifecycle();
-    const source = this.deps.source.admitting?.([action.instanceId]) ?? this.deps.source;
+    const source =
+      action.serves === false
+        ? this.deps.source
+        : (this.deps.source.admitting?.([action.instanceId]) ?? this.deps.source);
     const result = await this.sync(request, source);
     let completed: string | null = null;
     let retryReason: string | undefined;

@@ -143,6 +143,8 @@ export function coreAction(a: LifecycleAction): CoreLifecycleAction {
     handle: { hook: a.hook, token: a.token },
     origin: a.origin,
     destination: a.destination,
+    // A launch into the warm pool parks the instance stopped: it never serves.
+    serves: !(a.transition === 'launch' && a.destination === 'WarmPool'),
   };
 }
 

@@ -7,8 +7,14 @@ import { scaleSetGroup } from './source.js';
  * What Azure's triggers mean to lbsync. Every accepted event only says "this
  * scale set may have changed": the handler re-lists everything anyway, so a
  * generous match costs one extra (unchanged) sync while a strict one could
- * miss a change. Shapes: Event Grid resource events (CLOUD-FACTS 2.1) and the
- * Azure Monitor autoscale webhook (2.2).
+ * miss a change. Shapes: Event Grid resource events (CLOUD-FACTS 2.1), in
+ * either delivery schema a subscription can choose, and the Azure Monitor
+ * autoscale webhook (2.2).
+ *
+ * The two Event Grid schemas carry the same resource event under different
+ * names (https://learn.microsoft.com/azure/event-grid/cloud-event-schema):
+ *   Event Grid schema   eventType  subject  topic   eventTime  id  data
+ *   CloudEvents 1.0     type       subject  source  time       id  data  specversion
  */
 
 /** The Event Grid resource event types that can mean membership changed. */
@@ -35,8 +41,29 @@ export interface EventGridEventLike {
   readonly data?: unknown;
 }
 
+/** The same event in the CloudEvents 1.0 schema: `type` for `eventType`, `source` for `topic`. */
+export interface CloudEventLike {
+  readonly id?: string;
+  readonly subject?: string;
+  readonly type?: string;
+  readonly source?: string;
+  readonly specversion?: string;
+  readonly data?: unknown;
+}
+
 /**
- * Decide whether an Event Grid event concerns a configured scale set: its
+ * The event type in either schema: `eventType` (Event Grid schema), else
+ * `type` (CloudEvents 1.0). Undefined when neither is a string.
+ */
+export function eventGridEventType(event: EventGridEventLike & CloudEventLike): string | undefined {
+  if (typeof event.eventType === 'string') return event.eventType;
+  if (event.eventType === undefined && typeof event.type === 'string') return event.type;
+  return undefined;
+}
+
+/**
+ * Decide whether an Event Grid event, in the Event Grid or the CloudEvents
+ * 1.0 schema, concerns a configured scale set: its
  * subject is the scale set, one of its (Uniform) VMs or anything under them,
  * or (Flexible, whose VMs are plain `virtualMachines`) a VM in a resource
  * group that holds a configured Flexible scale set. Events about the LB VMs
@@ -47,13 +74,14 @@ export function classifyEventGridEvent(event: unknown, scope: EventScope): Event
   if (typeof event !== 'object' || event === null || Array.isArray(event)) {
     return { kind: 'ignore', reason: 'not an Event Grid event object' };
   }
-  const e = event as EventGridEventLike;
+  const e = event as EventGridEventLike & CloudEventLike;
   const eventId = typeof e.id === 'string' ? e.id : undefined;
   const withId = eventId !== undefined ? { eventId } : {};
-  if (typeof e.eventType !== 'string' || !HANDLED_EVENT_TYPES.has(e.eventType)) {
+  const type = eventGridEventType(e);
+  if (type === undefined || !HANDLED_EVENT_TYPES.has(type)) {
     return {
       kind: 'ignore',
-      reason: `event type ${String(e.eventType)} is not handled`,
+      reason: `event type ${type ?? 'missing (neither eventType nor type)'} is not handled`,
       ...withId,
     };
   }

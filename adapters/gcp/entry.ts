@@ -12,7 +12,7 @@ import {
   type TriggerDeps,
 } from '../../core/trigger.js';
 import type { Spec } from '../spec.js';
-import { type AuditLogCloudEvent, auditLogTrigger } from './event.js';
+import { auditLogTrigger } from './event.js';
 
 /** How an HTTP caller of the GCP function forces past a guard. */
 export const GCP_FORCE_HINT = 'POST {"lbsync":"resync","force":true} to apply anyway';
@@ -27,7 +27,7 @@ export interface ResyncHttpRequest {
 /** The two GCP entry points, free of the Functions Framework. */
 export interface GcpEntry {
   /** An Eventarc audit-log CloudEvent; throws when the platform should redeliver. */
-  cloudEvent(event: AuditLogCloudEvent, logger: Logger): Promise<RunResult>;
+  cloudEvent(event: unknown, logger: Logger): Promise<RunResult>;
   /** A manual or Cloud Scheduler resync over authenticated HTTP. */
   http(req: ResyncHttpRequest, logger: Logger): Promise<HttpAnswer>;
 }
@@ -80,7 +80,7 @@ export function gcpFunctionHandlers(
     async onEvent(event) {
       // A bad spec is answered, not redelivered; a transient cold-start failure throws.
       const e = await entry().catch((err: unknown) => void initFailure(err, 'gcp'));
-      await e?.gcp.cloudEvent(event as AuditLogCloudEvent, e.log);
+      await e?.gcp.cloudEvent(event, e.log);
     },
     async onHttp(req, res) {
       const e = await entry().catch((err: unknown) => initResult(err, 'gcp'));

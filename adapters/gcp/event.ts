@@ -37,16 +37,24 @@ const MIG_METHODS =
  * and deletes count when they happen in a zone one of the configured MIGs
  * covers (whether a MIG-made insert names its MIG is not documented, so the
  * zone is the test); MIG operations count when they name a configured MIG.
- * Everything else is ignored. Never throws on arbitrary input.
+ * Everything else is ignored. Never throws on arbitrary input, including
+ * null, undefined and primitives (the event is typed `unknown` on purpose).
  */
 export function decideAuditLogEvent(
-  event: AuditLogCloudEvent,
+  input: unknown,
   workers: { readonly source: string },
 ): GcpEventDecision {
   if (workers.source !== 'gcp-mig') {
     return { action: 'ignore', reason: 'the workers do not come from gcp-mig' };
   }
   const gcp = workers as MigSourceSpec;
+  const event: AuditLogCloudEvent | undefined = asRecord(input);
+  if (event === undefined) {
+    return {
+      action: 'ignore',
+      reason: `not a CloudEvent object (${input === null ? 'null' : Array.isArray(input) ? 'a list' : typeof input})`,
+    };
+  }
   if (event.type !== AUDIT_LOG_TYPE) {
     return {
       action: 'ignore',
@@ -111,7 +119,8 @@ export function decideAuditLogEvent(
   };
 }
 
-function asRecord(v: unknown): Record<string, unknown> | undefined {
+/** `v` as a plain object, or undefined for null, lists and primitives. */
+export function asRecord(v: unknown): Record<string, unknown> | undefined {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
     ? (v as Record<string, unknown>)
     : undefined;
@@ -122,17 +131,11 @@ function str(v: unknown): string {
 }
 
 /** An audit-log CloudEvent as a core trigger. */
-export function auditLogTrigger(
-  event: AuditLogCloudEvent,
-  workers: { readonly source: string },
-): Trigger {
+export function auditLogTrigger(event: unknown, workers: { readonly source: string }): Trigger {
   const d = decideAuditLogEvent(event, workers);
   if (d.action === 'ignore') {
-    return {
-      kind: 'ignore',
-      reason: d.reason,
-      ...(typeof event?.id === 'string' ? { eventId: event.id } : {}),
-    };
+    const id = asRecord(event)?.id;
+    return { kind: 'ignore', reason: d.reason, ...(typeof id === 'string' ? { eventId: id } : {}) };
   }
   return { kind: 'sync', detail: d.method, request: d.request };
 }

@@ -9,11 +9,11 @@ import { specFields } from '../../core/spec.js';
  * list can be pushed through any cloud's transport.
  */
 
-const { safeId, absPath } = specFields;
+const { safeId, absPath, workerAddress } = specFields;
 
 const staticWorker = z.strictObject({
   id: safeId('worker id'),
-  address: z.union([z.ipv4(), z.ipv6()], { error: 'must be an IP address' }),
+  address: workerAddress,
   state: z.enum(['serving', 'draining']).default('serving'),
 });
 

@@ -1,8 +1,8 @@
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { parse } from 'yaml';
 import { SourceError } from '../../core/errors.js';
+import { formatBytes, parseYamlStrict, readTextFileBounded } from '../../core/input.js';
 import type { Worker } from '../../core/model.js';
 import type { WorkerSource } from '../../core/ports.js';
 
@@ -17,18 +17,35 @@ export class StaticSource implements WorkerSource {
 }
 
 /**
+ * The largest workers file lbsync reads: 4 MiB, the spec's cap. 20,000
+ * workers as `{id, address}` entries take about 1.2 MB, as bare addresses
+ * about 0.3 MB; the cap bounds what a hostile file costs the YAML parser
+ * (about 2.3 s and 190 MB per MB at worst) before anything is parsed.
+ */
+export const MAX_WORKERS_FILE_BYTES = 4 * 1024 * 1024;
+
+/**
  * Workers read from a YAML/JSON file on every resolve, so editing the file is
  * a "scale event". Accepts a list of `{id, address, state?}` or of addresses.
+ * The file is untrusted input: size-capped, YAML core schema only.
  */
 export class FileSource implements WorkerSource {
   public constructor(private readonly path: string) {}
 
-  /** Re-read and parse the file. */
+  /** Re-read and parse the file. Every failure is a permanent `SourceError` naming the file. */
   public async resolve(): Promise<readonly Worker[]> {
     let text: string;
     try {
-      text = await readFile(this.path, 'utf8');
+      const read = await readTextFileBounded(this.path, MAX_WORKERS_FILE_BYTES);
+      if (read.kind === 'too-large') {
+        throw new SourceError(
+          `${this.path}: the workers file is ${read.bytes === null ? 'more than 4 MiB' : `${formatBytes(read.bytes)} (${read.bytes} bytes)`}, over the ${formatBytes(MAX_WORKERS_FILE_BYTES)} cap`,
+          { retryable: false },
+        );
+      }
+      text = read.text;
     } catch (err) {
+      if (err instanceof SourceError) throw err;
       throw new SourceError(
         `cannot read workers file ${this.path}: ${(err as NodeJS.ErrnoException).code}`,
         {
@@ -37,7 +54,13 @@ export class FileSource implements WorkerSource {
         },
       );
     }
-    return parseWorkerList(parse(text) as unknown, this.path);
+    const parsed = parseYamlStrict(text);
+    if (!parsed.ok) {
+      throw new SourceError(parsed.problems.map((p) => `${this.path}: ${p}`).join('\n'), {
+        retryable: false,
+      });
+    }
+    return parseWorkerList(parsed.data, this.path);
   }
 }
 
@@ -141,8 +164,22 @@ function parseWorkerList(data: unknown, where: string): readonly Worker[] {
         state: 'serving',
       } satisfies Worker;
     }
-    if (typeof item === 'object' && item !== null) {
+    if (typeof item === 'object' && item !== null && !Array.isArray(item)) {
       const o = item as Record<string, unknown>;
+      // A typo ("drainig") must not silently serve a worker meant to drain.
+      if (o.state !== undefined && o.state !== 'serving' && o.state !== 'draining') {
+        throw new SourceError(
+          `${where}: item ${i}: state must be serving or draining, found ${JSON.stringify(o.state)}`,
+          { retryable: false },
+        );
+      }
+      const unknown = Object.keys(o).filter((k) => !['id', 'address', 'state'].includes(k));
+      if (unknown.length > 0) {
+        throw new SourceError(
+          `${where}: item ${i}: unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => JSON.stringify(k)).join(', ')}`,
+          { retryable: false },
+        );
+      }
       if (typeof o.id === 'string' && typeof o.address === 'string') {
         const state = o.state === 'draining' ? 'draining' : 'serving';
         return { id: o.id, address: o.address, state } satisfies Worker;

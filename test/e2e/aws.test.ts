@@ -329,6 +329,25 @@ describe('AWS: Auto Scaling event -> Lambda handler -> SSM -> apply -> traffic',
     expect(logs.some((l) => String(l.msg).includes('no such action is waiting'))).toBe(true);
   });
 
+  it('never admits an instance whose launch hook parks it in the warm pool, and lets the launch go on', async () => {
+    // Prepare: a new instance launches into the warm pool (Origin EC2, Destination WarmPool).
+    const w19 = wid(19);
+    fake.addMember(GROUP, w19, addr(19));
+    const action = fake.beginLifecycleAction(GROUP, w19, 'launch', {
+      origin: 'EC2',
+      destination: 'WarmPool',
+    });
+
+    // Act
+    const r = await handle(lifecycleEvent(action));
+
+    // Assess: the LBs did not learn it, and Auto Scaling was told to continue.
+    expect(r.lifecycle?.completed).toBe('CONTINUE');
+    expect(liveIds(lb1)).not.toContain(w19);
+    expect(liveIds(lb1)).toEqual(groupIds().filter((id) => id !== w19));
+    fake.terminate(GROUP, w19);
+  });
+
   it('fails the invocation for a retry when CompleteLifecycleAction keeps failing, and completes on redelivery', async () => {
     // Prepare: a warm-pool instance is being terminated; Auto Scaling throttles.
     const w20 = wid(20);

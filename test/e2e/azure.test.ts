@@ -465,6 +465,46 @@ describe('Azure: scale set event -> function -> ARM fake -> Run Command -> HAPro
     expect(readFileSync(lb1.configPath, 'utf8')).toContain(`server ${id} `);
   });
 
+  it('events in the CloudEvents 1.0 schema (type, source) scale out and in the same way', async () => {
+    // Prepare: a subscription may deliver either schema; the handler reads both.
+    const id = await addWorker(UNIFORM, '13');
+
+    // Act
+    await fn.onEventGrid(gridEvent('cloudevents-vmss-write-success.json'), context('lbsyncEvents'));
+
+    // Assess
+    expect(readFileSync(lb1.configPath, 'utf8')).toContain(`server ${id} `);
+    expect(Object.keys(await traffic())).toContain(id);
+
+    // Act: scale in, announced as a CloudEvent batch through the queue.
+    await removeWorker(UNIFORM, '13');
+    await fn.onQueuedEvent(
+      JSON.stringify([fixture('cloudevents-vmss-vm-delete-success.json')]),
+      context('lbsyncQueuedEvents'),
+    );
+
+    // Assess
+    expect(readFileSync(lb1.configPath, 'utf8')).not.toContain(`server ${id} `);
+    expect(Object.keys(await traffic())).not.toContain(id);
+  });
+
+  it.each([
+    'cloudevents-storage-write-success.json',
+    'cloudevents-vmss-write-failure.json',
+    'cloudevents-lb-vm-runcommand-action.json',
+  ])('ignores %s without calling ARM, like its Event Grid schema twin', async (file) => {
+    // Prepare
+    const before = arm.requests.length;
+
+    // Act
+    await fn.onEventGrid(gridEvent(file), context('lbsyncEvents'));
+
+    // Assess
+    expect(arm.requests.length).toBe(before);
+    const line = JSON.parse(String(logs[0]?.[1])) as Record<string, unknown>;
+    expect(line).toMatchObject({ stage: 'trigger', verdict: 'ignore' });
+  });
+
   it('the autoscale webhook (fired when scaling starts) re-syncs until the new instances serve', async () => {
     // Prepare: the scale set is at 7 serving instances; autoscale starts 7 -> 9.
     const serving = (): number =>

@@ -1,8 +1,18 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import {
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { loadSpec, parseSpec, specJsonSchema } from '../../adapters/spec.js';
-import { SpecError } from '../../core/errors.js';
+import fc from 'fast-check';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadSpec, loadSpecFromEnv, parseSpec, specJsonSchema } from '../../adapters/spec.js';
+import { isRetryable, SpecError } from '../../core/errors.js';
+import { MAX_LISTED_PROBLEMS, MAX_SPEC_BYTES } from '../../core/spec.js';
 
 const dir = join(import.meta.dirname, '../fixtures/specs');
 const invalid = readdirSync(join(dir, 'invalid')).filter((f) => f.endsWith('.yaml'));
@@ -58,6 +68,136 @@ describe('parseSpec', () => {
   it('names a missing file clearly', async () => {
     await expect(loadSpec('/nonexistent/lbsync.config.yaml')).rejects.toThrowError(
       '/nonexistent/lbsync.config.yaml: cannot read: ENOENT',
+    );
+  });
+});
+
+/** The spec lbsync must still read: the schema's maximum of 20,000 static workers. */
+function largestLegitimateSpec(): string {
+  const lines = ['name: big', 'cloud: local', 'workers:', '  local:', '    static:'];
+  for (let i = 0; i < 20_000; i++) {
+    lines.push(
+      `      - id: i-${i.toString(16).padStart(17, '0')}`,
+      `        address: 10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
+      '        state: serving',
+    );
+  }
+  lines.push(
+    'loadBalancers:',
+    '  local: [{ name: lb, configPath: /etc/haproxy/haproxy.cfg, stateDir: /var/lib/lbsync }]',
+    'services: [{ name: http, bind: ":80", nodePort: 30080 }]',
+    '',
+  );
+  return lines.join('\n');
+}
+
+describe('the spec as untrusted input', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lbsync-spec-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('reads the largest legitimate spec (20,000 static workers) under the size cap', () => {
+    const text = largestLegitimateSpec();
+    expect(Buffer.byteLength(text)).toBeLessThan(MAX_SPEC_BYTES / 2);
+    expect(parseSpec(text, 'big.yaml').workers.workers).toHaveLength(20_000);
+  }, 60_000);
+
+  it('refuses a spec over the size cap before parsing it', () => {
+    // Prepare: a million list entries, which would take minutes and gigabytes to parse.
+    const text = `name: x\nservices:\n${'  - 0\n'.repeat(MAX_SPEC_BYTES / 6 + 1)}`;
+    // Act / Assess
+    expect(() => parseSpec(text, 'huge.yaml')).toThrowError(
+      /^huge\.yaml: \(root\): the spec is 4\.0 MiB \(\d+ bytes\), over the 4 MiB cap/,
+    );
+  });
+
+  it('refuses a spec file over the cap by its size, without reading it', async () => {
+    const file = join(dir, 'sparse.yaml');
+    writeFileSync(file, '');
+    truncateSync(file, 50 * 1024 * 1024);
+    await expect(loadSpec(file)).rejects.toThrowError(
+      `${file}: (root): the spec is 50 MiB (52428800 bytes), over the 4 MiB cap`,
+    );
+  });
+
+  it('stops reading an endless stream at the cap', async () => {
+    const err = await loadSpec('/dev/zero').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SpecError);
+    expect((err as SpecError).message).toContain('/dev/zero: (root): the spec is more than 4 MiB');
+  });
+
+  it('turns an unresolved alias into a non-retryable SpecError, also from the environment', async () => {
+    // A bare ReferenceError here made the AWS function rethrow, and Lambda retry, forever.
+    const env = { LBSYNC_SPEC: 'name: x\nprofile: *preset\n' };
+    const err = await loadSpecFromEnv(env).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SpecError);
+    expect(isRetryable(err)).toBe(false);
+    expect((err as SpecError).message).toBe(
+      'LBSYNC_SPEC: line 2, column 10: alias *preset has no anchor &preset before it',
+    );
+  });
+
+  it('lists at most a bounded number of problems and counts the rest', () => {
+    const services = Array.from({ length: 80 }, (_, i) => `  - { name: s${i}, nodePort: 1 }`);
+    const err = (() => {
+      try {
+        parseSpec(`name: x\nservices:\n${services.join('\n')}\n`, 'many.yaml');
+      } catch (e) {
+        return e as SpecError;
+      }
+      throw new Error('accepted');
+    })();
+    expect(err.problems).toHaveLength(MAX_LISTED_PROBLEMS + 1);
+    expect(err.problems.at(-1)).toMatch(/^\(\d+ more problems not listed\)$/);
+  });
+
+  it('fails only with a SpecError naming the file, whatever the text', () => {
+    const fragment = fc.constantFrom(
+      'name: x\n',
+      'services: ',
+      '- ',
+      '&a ',
+      '*a ',
+      '*b ',
+      '!!omap ',
+      '!!set ',
+      '!!js/function ',
+      '!!binary ',
+      '!foo ',
+      '!!str ',
+      '<<: ',
+      '{',
+      '}',
+      '[',
+      ']',
+      ': ',
+      '---\n',
+      '%YAML 1.1\n',
+      '.nan',
+      '0x1F',
+      '"30080"',
+      '  ',
+      '\n',
+      '\t',
+      '#',
+      '? ',
+    );
+    const text = fc.oneof(
+      fc.string(),
+      fc
+        .array(fc.oneof(fragment, fc.string({ maxLength: 4 })), { maxLength: 40 })
+        .map((a) => a.join('')),
+    );
+    fc.assert(
+      fc.property(text, (t) => {
+        try {
+          parseSpec(t, 'fuzz.yaml');
+        } catch (e) {
+          expect(e).toBeInstanceOf(SpecError);
+          expect((e as SpecError).retryable).toBe(false);
+          expect((e as SpecError).message.startsWith('fuzz.yaml: ')).toBe(true);
+        }
+      }),
+      { numRuns: 500 },
     );
   });
 });

@@ -364,6 +364,14 @@ export class FakeAws {
     } else if (fromWarm !== undefined) {
       // A warm instance being terminated never was in the group.
       fromWarm.lifecycleState = 'Warmed:Terminating:Wait';
+    } else if (transition === 'terminate' && action.destination === 'WarmPool') {
+      // Scale-in back to the warm pool: as AWS does, the group no longer lists
+      // the instance (DescribeWarmPool shows it Warmed:Pending:Wait), though it
+      // still runs and still holds the sessions the LBs sent it.
+      const m = g.members.get(instanceId);
+      if (m === undefined) throw new Error(`no member ${instanceId} in ${group}`);
+      g.members.delete(instanceId);
+      g.warmPool.set(instanceId, { ...m, lifecycleState: 'Warmed:Pending:Wait' });
     } else {
       const m = g.members.get(instanceId);
       if (m === undefined) throw new Error(`no member ${instanceId} in ${group}`);
@@ -661,7 +669,7 @@ export class FakeAws {
       const inst = this.instances.get(id);
       if (inst !== undefined) inst.state = 'terminated';
     } else if (action.destination === 'WarmPool') {
-      const m = g.members.get(id);
+      const m = g.members.get(id) ?? g.warmPool.get(id);
       g.members.delete(id);
       if (m !== undefined) g.warmPool.set(id, { ...m, lifecycleState: 'Warmed:Stopped' });
       const inst = this.instances.get(id);

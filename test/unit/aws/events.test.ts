@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseAwsEvent } from '../../../adapters/aws/events.js';
@@ -46,6 +47,12 @@ describe('parseAwsEvent', () => {
       destination: 'WarmPool',
     },
     {
+      name: 'launch-lifecycle-action-to-warm-pool',
+      transition: 'launch',
+      origin: 'EC2',
+      destination: 'WarmPool',
+    },
+    {
       name: 'terminate-lifecycle-action-from-warm-pool',
       transition: 'terminate',
       origin: 'WarmPool',
@@ -66,6 +73,35 @@ describe('parseAwsEvent', () => {
         instanceId: 'i-0aaaaaaaaaaaa0001',
         origin,
         destination,
+      });
+    },
+  );
+
+  it.each([
+    ['warm-pool-1-new-instance-to-warm-pool', 'launch', 'EC2', 'WarmPool'],
+    ['warm-pool-2-warm-pool-to-group', 'launch', 'WarmPool', 'AutoScalingGroup'],
+    ['warm-pool-3-new-instance-to-group', 'launch', 'EC2', 'AutoScalingGroup'],
+    ['warm-pool-4-group-to-warm-pool-on-scale-in', 'terminate', 'AutoScalingGroup', 'WarmPool'],
+  ])(
+    "reads AWS's documented %s as a %s lifecycle action from %s to %s",
+    (name, transition, origin, destination) => {
+      const event = JSON.parse(
+        readFileSync(
+          new URL(`../../fixtures/events/aws/documented/${name}.json`, import.meta.url),
+          'utf8',
+        ),
+      ) as unknown;
+      const t = parseAwsEvent(event, ['my-asg']);
+      expect(t).toMatchObject({
+        kind: 'lifecycle',
+        request: { reason: 'event', group: 'my-asg' },
+        action: {
+          transition,
+          group: 'my-asg',
+          instanceId: 'i-1234567890abcdef0',
+          origin,
+          destination,
+        },
       });
     },
   );
@@ -109,6 +145,37 @@ describe('parseAwsEvent', () => {
   it('rejects a manual body with bad option types as a TriggerParseError', () => {
     expect(() => parseAwsEvent({ lbsync: 'resync', force: 'yes' }, GROUPS)).toThrow(
       TriggerParseError,
+    );
+  });
+
+  it('never throws on null, undefined, primitives or arbitrary values, nor on any event shape', () => {
+    const base = fixture('terminate-lifecycle-action-to-warm-pool');
+    const detail = base.detail as Record<string, unknown>;
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.constantFrom(null, undefined, 0, '', 'resync', true, [], {}),
+          fc.anything(),
+          fc.dictionary(fc.constantFrom(...Object.keys(base)), fc.anything()).map((p) => ({
+            ...base,
+            ...p,
+          })),
+          fc.dictionary(fc.constantFrom(...Object.keys(detail)), fc.anything()).map((p) => ({
+            ...base,
+            detail: { ...detail, ...p },
+          })),
+        ),
+        (v) => {
+          // A malformed manual body, direct or as a detail, is a TriggerParseError by design.
+          const manualish = (x: unknown): boolean =>
+            typeof x === 'object' &&
+            x !== null &&
+            (x as Record<string, unknown>).lbsync === 'resync';
+          if (manualish(v) || manualish((v as { detail?: unknown } | null)?.detail)) return;
+          expect(['sync', 'lifecycle', 'ignore']).toContain(parseAwsEvent(v, GROUPS).kind);
+        },
+      ),
+      { numRuns: 500 },
     );
   });
 

@@ -5,8 +5,9 @@ import {
   destroyAwsClients,
 } from '../../../adapters/aws/clients.js';
 import { AsgSource, roleOf } from '../../../adapters/aws/source.js';
-import { SourceError } from '../../../core/errors.js';
+import { InputError, SourceError } from '../../../core/errors.js';
 import { memoryLogger } from '../../../core/log.js';
+import { canonicalWorkers } from '../../../core/render.js';
 import { FakeAws } from '../../fakes/aws/fake-aws.js';
 
 // This file owns port 22201.
@@ -115,6 +116,16 @@ describe('AsgSource against the AWS fake', () => {
         (l) => l.level === 'warn' && l.instance === wid(30) && /no private IP/.test(String(l.msg)),
       ),
     ).toBe(true);
+  });
+
+  it('passes what EC2 reports on to the core, which refuses an unspecified or link-local address', async () => {
+    fake.addGroup('odd-ip');
+    fake.addMember('odd-ip', wid(35), '10.1.3.35');
+    fake.addMember('odd-ip', wid(36), '0.0.0.0');
+    const workers = await source(['odd-ip']).resolve();
+    expect(workers.map((w) => w.address).sort()).toEqual(['0.0.0.0', '10.1.3.35']);
+    expect(() => canonicalWorkers(workers)).toThrowError(InputError);
+    expect(() => canonicalWorkers(workers)).toThrowError(`worker ${wid(36)} address: "0.0.0.0"`);
   });
 
   it('retries briefly when EC2 does not show a just-launched instance yet', async () => {

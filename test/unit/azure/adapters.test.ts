@@ -13,8 +13,10 @@ import {
 } from '../../../adapters/azure/shell.js';
 import { VmssSource } from '../../../adapters/azure/source.js';
 import { validateSpec } from '../../../adapters/spec.js';
+import { InputError } from '../../../core/errors.js';
 import { encodePayload } from '../../../core/payload.js';
 import { RemoteScriptTransport } from '../../../core/remote-script.js';
+import { canonicalWorkers } from '../../../core/render.js';
 import type { LbApplySpec } from '../../../core/spec.js';
 import { FakeArm } from '../../fakes/azure/fake-arm.js';
 
@@ -138,6 +140,25 @@ describe('VmssSource and RunCommandTransport against the ARM fake', () => {
     expect(ids).not.toContain('uni_1');
     expect(ids).not.toContain('flex_f1');
     expect(ids).toHaveLength(10);
+  });
+
+  it('passes what ARM reports on to the core, which refuses an unspecified IPv6 address', async () => {
+    // Prepare
+    arm.addScaleSet(SUB, 'rg-a', 'odd', 'uniform');
+    arm.addInstance('rg-a', 'odd', { instanceId: '0', ip: '::' });
+    const source = new VmssSource({
+      subscriptionId: SUB,
+      clients,
+      scaleSets: [{ resourceGroup: 'rg-a', name: 'odd', orchestration: 'uniform' }],
+    });
+
+    // Act
+    const workers = await source.resolve();
+
+    // Assess
+    expect(workers.map((w) => w.address)).toEqual(['::']);
+    expect(() => canonicalWorkers(workers)).toThrowError(InputError);
+    expect(() => canonicalWorkers(workers)).toThrowError(/"::" is unspecified/);
   });
 
   it('reports a missing scale set as a permanent SourceError and 5xx as retryable', async () => {

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
@@ -20,14 +20,20 @@ const SCOPE: EventScope = {
   lbVms: [{ resourceGroup: 'rg-edge', name: 'lb-weu-1' }],
 };
 
+const SCHEMAS = ['', 'cloudevents-'] as const;
+const both = <T extends { name: string }>(rows: readonly T[]): T[] =>
+  SCHEMAS.flatMap((prefix) => rows.map((r) => ({ ...r, name: `${prefix}${r.name}` })));
+
 describe('classifyEventGridEvent', () => {
-  it.each([
-    { name: 'vmss-write-success.json', group: 'MC-WEU/aks-system-vmss' },
-    { name: 'vmss-vm-delete-success.json', group: 'MC-WEU/aks-system-vmss' },
-    { name: 'vmss-scale-action-success.json', group: 'MC-WEU/aks-system-vmss' },
-    { name: 'flex-vm-write-success.json', group: 'mc-apps/aks-apps-flex' },
-    { name: 'flex-vm-delete-success.json', group: 'mc-apps/aks-apps-flex' },
-  ])('syncs on $name for group $group', ({ name, group }) => {
+  it.each(
+    both([
+      { name: 'vmss-write-success.json', group: 'MC-WEU/aks-system-vmss' },
+      { name: 'vmss-vm-delete-success.json', group: 'MC-WEU/aks-system-vmss' },
+      { name: 'vmss-scale-action-success.json', group: 'MC-WEU/aks-system-vmss' },
+      { name: 'flex-vm-write-success.json', group: 'mc-apps/aks-apps-flex' },
+      { name: 'flex-vm-delete-success.json', group: 'mc-apps/aks-apps-flex' },
+    ]),
+  )('syncs on $name for group $group', ({ name, group }) => {
     // Act
     const verdict = classifyEventGridEvent(fixture(name), SCOPE);
 
@@ -35,11 +41,13 @@ describe('classifyEventGridEvent', () => {
     expect(verdict).toEqual({ kind: 'sync', group, eventId: fixture(name).id });
   });
 
-  it.each([
-    { name: 'storage-write-success.json', reason: /not a configured scale set/ },
-    { name: 'vmss-write-failure.json', reason: /ResourceWriteFailure is not handled/ },
-    { name: 'lb-vm-runcommand-action.json', reason: /run command/ },
-  ])('ignores $name', ({ name, reason }) => {
+  it.each(
+    both([
+      { name: 'storage-write-success.json', reason: /not a configured scale set/ },
+      { name: 'vmss-write-failure.json', reason: /ResourceWriteFailure is not handled/ },
+      { name: 'lb-vm-runcommand-action.json', reason: /run command/ },
+    ]),
+  )('ignores $name', ({ name, reason }) => {
     // Act
     const verdict = classifyEventGridEvent(fixture(name), SCOPE);
 
@@ -73,6 +81,81 @@ describe('classifyEventGridEvent', () => {
 
     // Assess
     expect(verdict).toMatchObject({ kind: 'ignore' });
+  });
+
+  it('has a CloudEvents 1.0 twin of every Event Grid schema fixture, field for field', () => {
+    const grid = readdirSync(FIXTURES).filter(
+      (f) => f.endsWith('.json') && !/^(cloudevents-|documented-|autoscale-)/.test(f),
+    );
+    expect(grid).toHaveLength(8);
+    for (const name of grid) {
+      const eg = fixture(name);
+      const ce = fixture(`cloudevents-${name}`);
+      expect(ce).toEqual({
+        specversion: '1.0',
+        id: eg.id,
+        source: eg.topic,
+        subject: eg.subject,
+        type: eg.eventType,
+        time: eg.eventTime,
+        data: eg.data,
+      });
+    }
+  });
+
+  it("reads Microsoft's documented samples of both schemas alike, even the CloudEvents one with the page's slips", () => {
+    // The samples use placeholders: scope them to their own "{subscription-id}".
+    const docScope: EventScope = { ...SCOPE, subscriptionId: '{subscription-id}' };
+    const verdicts = [
+      'documented/eventgrid-resource-delete-success.json',
+      'documented/cloudevents-resource-delete-success.json',
+      'documented/cloudevents-resource-write-success.json',
+    ].flatMap((name) =>
+      (JSON.parse(readFileSync(new URL(name, FIXTURES), 'utf8')) as unknown[]).map((e) =>
+        classifyEventGridEvent(e, docScope),
+      ),
+    );
+    // Type and subject were understood; a storage account is simply not a scale set.
+    expect(verdicts.map((v) => v.kind === 'ignore' && v.reason)).toEqual([
+      'subject is not a configured scale set or its VMs',
+      'subject is not a configured scale set or its VMs',
+      'subject is not a configured scale set or its VMs',
+    ]);
+    expect(verdicts[0]?.eventId).toBe(verdicts[1]?.eventId);
+  });
+
+  it('prefers eventType when an event carries both names, and reports a missing type', () => {
+    const e = fixture('vmss-write-success.json');
+    expect(
+      classifyEventGridEvent({ ...e, type: 'Microsoft.Storage.BlobCreated' }, SCOPE).kind,
+    ).toBe('sync');
+    const { eventType: _dropped, ...untyped } = e;
+    expect(classifyEventGridEvent(untyped, SCOPE)).toMatchObject({
+      kind: 'ignore',
+      reason: 'event type missing (neither eventType nor type) is not handled',
+    });
+  });
+
+  it('never throws on arbitrary JSON, null or primitives, in either schema', () => {
+    const base = fixture('cloudevents-vmss-write-success.json');
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.constantFrom(null, undefined, 0, '', 'x', true, [], {}),
+          fc.jsonValue(),
+          fc.anything(),
+          fc.record({ type: fc.anything(), subject: fc.anything(), data: fc.anything() }),
+          fc.dictionary(fc.constantFrom(...Object.keys(base)), fc.anything()).map((patch) => ({
+            ...base,
+            ...patch,
+          })),
+        ),
+        (v) => {
+          expect(['sync', 'ignore']).toContain(classifyEventGridEvent(v, SCOPE).kind);
+        },
+      ),
+      { numRuns: 500 },
+    );
   });
 
   it('never throws on arbitrary JSON', () => {
@@ -133,11 +216,14 @@ describe('classifyAutoscaleNotification', () => {
     });
   });
 
-  it('never throws on arbitrary JSON', () => {
+  it('never throws on arbitrary JSON, null or primitives', () => {
     fc.assert(
-      fc.property(fc.jsonValue(), (v) => {
-        expect(['sync', 'ignore']).toContain(classifyAutoscaleNotification(v, SCOPE).kind);
-      }),
+      fc.property(
+        fc.oneof(fc.constantFrom(null, undefined, 0, ''), fc.jsonValue(), fc.anything()),
+        (v) => {
+          expect(['sync', 'ignore']).toContain(classifyAutoscaleNotification(v, SCOPE).kind);
+        },
+      ),
       { numRuns: 300 },
     );
   });

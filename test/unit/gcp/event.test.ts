@@ -2,8 +2,10 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { createGcpEntry } from '../../../adapters/gcp/entry.js';
 import { decideAuditLogEvent } from '../../../adapters/gcp/event.js';
 import { validateSpec } from '../../../adapters/spec.js';
+import { memoryLogger } from '../../../core/log.js';
 
 const DIR = join(import.meta.dirname, '../../fixtures/events/gcp');
 const load = (name: string): Record<string, unknown> =>
@@ -74,6 +76,52 @@ describe('decideAuditLogEvent', () => {
 
   it('has a fixture for every case it documents', () => {
     expect(readdirSync(DIR).filter((f) => f.endsWith('.json'))).toHaveLength(9);
+  });
+
+  it.each([
+    [null, 'not a CloudEvent object (null)'],
+    [undefined, 'not a CloudEvent object (undefined)'],
+    [0, 'not a CloudEvent object (number)'],
+    ['google.cloud.audit.log.v1.written', 'not a CloudEvent object (string)'],
+    [true, 'not a CloudEvent object (boolean)'],
+    [[], 'not a CloudEvent object (a list)'],
+  ])('ignores %j, which is not an event at all, without throwing', (event, reason) => {
+    expect(decideAuditLogEvent(event, spec.workers)).toEqual({ action: 'ignore', reason });
+  });
+
+  it('the CloudEvent handler ignores a null event too, and syncs nothing', async () => {
+    const lines: Record<string, unknown>[] = [];
+    // Only the spec is read: an ignored event runs no sync (no source, no transport).
+    const entry = createGcpEntry({ spec } as Parameters<typeof createGcpEntry>[0]);
+    await expect(entry.cloudEvent(null, memoryLogger(lines))).resolves.toMatchObject({
+      ok: true,
+      outcome: 'ignored',
+    });
+    await expect(entry.cloudEvent(undefined, memoryLogger(lines))).resolves.toMatchObject({
+      outcome: 'ignored',
+    });
+    expect(lines.map((l) => l.msg)).toEqual(['event ignored', 'event ignored']);
+  });
+
+  it('never throws on arbitrary JSON, null or primitives as the whole event', () => {
+    const base = load('mig-resize.json');
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.constantFrom(null, undefined, 0, '', true, [], {}),
+          fc.jsonValue(),
+          fc.anything(),
+          fc.dictionary(fc.constantFrom(...Object.keys(base)), fc.anything()).map((patch) => ({
+            ...base,
+            ...patch,
+          })),
+        ),
+        (event) => {
+          expect(['sync', 'ignore']).toContain(decideAuditLogEvent(event, spec.workers).action);
+        },
+      ),
+      { numRuns: 500 },
+    );
   });
 
   it('never throws on arbitrary input', () => {

@@ -6,7 +6,8 @@ import {
   type GcpClients,
 } from '../../../adapters/gcp/clients.js';
 import { type MigRef, MigSource, memberRole } from '../../../adapters/gcp/source.js';
-import { SourceError } from '../../../core/errors.js';
+import { InputError, SourceError } from '../../../core/errors.js';
+import { canonicalWorkers } from '../../../core/render.js';
 import { FakeCompute } from '../../fakes/gcp/compute.js';
 
 // Port 24201 belongs to this file.
@@ -133,6 +134,20 @@ describe('MigSource against the Compute fake', () => {
         mig: 'zones/europe-west1-b/web-a',
       });
     }
+  });
+
+  it('passes what Compute reports on to the core, which refuses the metadata server address', async () => {
+    compute.addMig({ name: 'web-odd', zone: 'europe-west1-b' });
+    compute.addInstance({
+      name: 'web-odd-1',
+      zone: 'europe-west1-b',
+      ip: '169.254.169.254',
+      mig: 'zones/europe-west1-b/web-odd',
+    });
+    const workers = await source([{ name: 'web-odd', zone: 'europe-west1-b' }]).resolve();
+    expect(workers.map((w) => w.address)).toEqual(['169.254.169.254']);
+    expect(() => canonicalWorkers(workers)).toThrowError(InputError);
+    expect(() => canonicalWorkers(workers)).toThrowError(/metadata server/);
   });
 
   it('retries throttling and 503s, then succeeds', async () => {
