@@ -243,8 +243,10 @@ describe('nodeChangeMatters', () => {
       true,
     ],
   ];
-  it.each(rows)('%s: upstream %s, lbsync %s', (_name, oldNode, newNode, _upstream, lbsync) => {
+  it.each(rows)('%s: upstream %s, lbsync %s', (name, oldNode, newNode, upstream, lbsync) => {
     expect(nodeChangeMatters(oldNode, newNode)).toBe(lbsync);
+    // Every departure from upstream is deliberate and says so in its name.
+    if (lbsync !== upstream) expect(name).toMatch(/\(lbsync: .+\)$/);
   });
 
   it('ignores a kubelet heartbeat', () => {
