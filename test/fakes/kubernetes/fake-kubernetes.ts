@@ -256,9 +256,14 @@ export class FakeKubernetes {
   }
 
   private async readBody(req: IncomingMessage): Promise<unknown> {
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
-    const text = Buffer.concat(chunks).toString('utf8');
+    // Not `for await`: ending the iterator destroys the request, which would
+    // close a watch's response with it.
+    const text = await new Promise<string>((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+      req.on('error', reject);
+    });
     if (text.trim() === '') return undefined;
     return JSON.parse(text) as unknown;
   }

@@ -71,6 +71,8 @@ export class Watches {
       'Content-Type': 'application/json',
       'Cache-Control': 'no-cache, private',
     });
+    // The apiserver flushes at once: a client's request resolves before the first event.
+    res.flushHeaders();
     const write = (type: string, object: unknown): void => {
       res.write(`${JSON.stringify({ type, object })}\n`);
     };
