@@ -162,6 +162,12 @@ export class FakeKubernetes {
     this.hooks.push({ match, left: match.times ?? 1, value: action });
   }
 
+  /** Disarm every fault and hook not used up yet. */
+  public clearFaults(): void {
+    this.faults.length = 0;
+    this.hooks.length = 0;
+  }
+
   /** Become unreachable in the given way until `reachable()`. */
   public async unreachable(how: Outage): Promise<void> {
     this.outage = how;
@@ -201,6 +207,11 @@ export class FakeKubernetes {
   /** Send a BOOKMARK to every watch that allows them. */
   public bookmark(): void {
     this.watches.bookmark();
+  }
+
+  /** Requests held unanswered by an `unreachable('hang')` outage. */
+  public get stalledRequests(): number {
+    return this.hung.size;
   }
 
   /** Watches currently open. */

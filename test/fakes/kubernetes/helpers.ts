@@ -103,8 +103,11 @@ export class ClusterObjects {
   /** Bump the Ready condition's heartbeat only: a change that matters to no load balancer. */
   public heartbeat(name: string): KubeObject {
     return this.updateNode(name, (n) => {
-      for (const c of ((n.status ?? {}) as Status).conditions ?? [])
-        c.lastHeartbeatTime = rfc3339(Date.now() + 1000);
+      for (const c of ((n.status ?? {}) as Status).conditions ?? []) {
+        c.lastHeartbeatTime = rfc3339(
+          Math.max(Date.now(), Date.parse(c.lastHeartbeatTime ?? '') + 1000),
+        );
+      }
     });
   }
 

@@ -83,9 +83,7 @@ export function fieldMatcher(
     if (m === null) throw new SelectorError(`invalid selector: '${r}'; can't understand '${r}'`);
     const [, path = '', op, value = ''] = m;
     if (!supported.includes(path))
-      throw new SelectorError(
-        `field label not supported: ${path}` + (resource === '' ? '' : ` (${resource})`),
-      );
+      throw new SelectorError(`field label not supported: ${path} (${resource})`);
     return op === '!='
       ? (o: Record<string, unknown>) => fieldValue(o, path) !== value
       : (o: Record<string, unknown>) => fieldValue(o, path) === value;
