@@ -1,6 +1,5 @@
 import { hostname } from 'node:os';
 import {
-  type CoreV1Event,
   PatchStrategy,
   type V1LoadBalancerIngress,
   type V1Node,
@@ -13,14 +12,12 @@ import {
   type ConnectOptions,
   connect,
 } from './connect.js';
-import {
-  type ApiCall,
-  describeCall,
-  httpStatus,
-  KubernetesApiError,
-  kubernetesError,
-} from './errors.js';
+import { type ApiCall, describeCall, httpStatus, kubernetesError } from './errors.js';
+import { type ServiceRef, serviceEvent } from './events.js';
+import { editFinalizers, type FinalizerContext } from './finalizers.js';
 import { DEFAULT_RETRY, type RetryPolicy, withRetries } from './retry.js';
+
+export { REPORTING_COMPONENT, type ServiceRef } from './events.js';
 
 /*
  * The few cluster API calls lbsync makes, each bounded and classified:
@@ -33,14 +30,6 @@ import { DEFAULT_RETRY, type RetryPolicy, withRetries } from './retry.js';
 
 /** One `status.loadBalancer.ingress` entry. */
 export type LoadBalancerIngress = Pick<V1LoadBalancerIngress, 'ip' | 'hostname' | 'ipMode'>;
-
-/** The Service an Event is about. */
-export interface ServiceRef {
-  readonly namespace: string;
-  readonly name: string;
-  readonly uid?: string;
-  readonly resourceVersion?: string;
-}
 
 /** The cluster API as lbsync uses it. */
 export interface ClusterClient {
@@ -96,10 +85,6 @@ export interface ClusterClientOptions extends ConnectOptions {
   readonly reportingInstance?: string;
   readonly logger?: Logger;
 }
-
-/** Events' component name, as `kubectl describe` shows it ("From"). */
-export const REPORTING_COMPONENT = 'lbsync';
-const MAX_EVENT_MESSAGE = 1024;
 
 class KubernetesClusterClient implements ClusterClient {
   private readonly policy: RetryPolicy;
@@ -210,77 +195,14 @@ class KubernetesClusterClient implements ClusterClient {
     );
   }
 
-  /** Read, change the finalizer list, write it back conditioned on the resourceVersion read; re-read on 409. */
-  private async editFinalizers(
-    namespace: string,
-    name: string,
-    edit: (current: string[]) => string[] | null,
-    signal: AbortSignal | undefined,
-    allowGone: boolean,
-  ): Promise<V1Service | null> {
-    const call: ApiCall = { verb: 'patch', resource: 'services', namespace, name };
-    const attempts = this.o.finalizerAttempts ?? 5;
-    const isConflict = (err: unknown): boolean => httpStatus(err) === 409;
-    const isGone = (err: unknown): boolean => allowGone && httpStatus(err) === 404;
-    for (let attempt = 1; ; attempt++) {
-      let svc: V1Service;
-      try {
-        svc = await this.retry(
-          { verb: 'get', resource: 'services', namespace, name },
-          signal,
-          () =>
-            this.conn.core.readNamespacedService({ namespace, name }, this.conn.options(signal)),
-          isGone,
-        );
-      } catch (err) {
-        if (isGone(err)) return null;
-        throw err;
-      }
-      const next = edit([...(svc.metadata?.finalizers ?? [])]);
-      if (next === null) return svc;
-      if (
-        svc.metadata?.deletionTimestamp !== undefined &&
-        next.length > (svc.metadata.finalizers ?? []).length
-      ) {
-        throw new KubernetesApiError(
-          `Kubernetes API: ${describeCall(call)}: the Service is being deleted; a finalizer cannot be added any more`,
-          call,
-          { retryable: false },
-        );
-      }
-      const body = {
-        metadata: {
-          resourceVersion: svc.metadata?.resourceVersion,
-          finalizers: next.length === 0 ? null : next,
-        },
-      };
-      try {
-        return await this.retry(
-          call,
-          signal,
-          () =>
-            this.conn.core.patchNamespacedService(
-              { namespace, name, body },
-              this.conn.options(signal, PatchStrategy.MergePatch),
-            ),
-          (err) => isConflict(err) || isGone(err),
-        );
-      } catch (err) {
-        if (isGone(err)) return null;
-        if (!isConflict(err)) throw err;
-        if (attempt >= attempts) {
-          throw new KubernetesApiError(
-            `Kubernetes API: ${describeCall(call)} failed after ${attempt} attempts: the Service kept changing under us (409 Conflict)`,
-            call,
-            { cause: err, retryable: true, status: 409, reason: 'Conflict' },
-          );
-        }
-        this.logger.info(
-          { call: describeCall(call), attempt },
-          'kubernetes: Service changed since read (409), re-reading',
-        );
-      }
-    }
+  private finalizerContext(signal: AbortSignal | undefined): FinalizerContext {
+    return {
+      conn: this.conn,
+      logger: this.logger,
+      attempts: this.o.finalizerAttempts ?? 5,
+      signal,
+      retry: (call, fn, passThrough) => this.retry(call, signal, fn, passThrough),
+    };
   }
 
   public async addFinalizer(
@@ -289,11 +211,11 @@ class KubernetesClusterClient implements ClusterClient {
     finalizer: string,
     signal?: AbortSignal,
   ): Promise<V1Service> {
-    const svc = await this.editFinalizers(
+    const svc = await editFinalizers(
+      this.finalizerContext(signal),
       namespace,
       name,
       (f) => (f.includes(finalizer) ? null : [...f, finalizer]),
-      signal,
       false,
     );
     // allowGone is false, so a missing Service was thrown as a 404 already.
@@ -306,11 +228,11 @@ class KubernetesClusterClient implements ClusterClient {
     finalizer: string,
     signal?: AbortSignal,
   ): Promise<V1Service | null> {
-    return this.editFinalizers(
+    return editFinalizers(
+      this.finalizerContext(signal),
       namespace,
       name,
       (f) => (f.includes(finalizer) ? f.filter((x) => x !== finalizer) : null),
-      signal,
       true,
     );
   }
@@ -322,32 +244,10 @@ class KubernetesClusterClient implements ClusterClient {
     message: string,
     signal?: AbortSignal,
   ): Promise<void> {
-    const now = new Date();
-    // Upstream's recorder names events `<object>.<unix nanos in hex>`; the sequence keeps two in one millisecond apart.
-    const nanos = BigInt(now.getTime()) * 1_000_000n + (this.eventSeq++ % 1_000_000n);
-    const body: CoreV1Event = {
-      metadata: { name: `${ref.name}.${nanos.toString(16)}`, namespace: ref.namespace },
-      involvedObject: {
-        apiVersion: 'v1',
-        kind: 'Service',
-        namespace: ref.namespace,
-        name: ref.name,
-        ...(ref.uid === undefined ? {} : { uid: ref.uid }),
-        ...(ref.resourceVersion === undefined ? {} : { resourceVersion: ref.resourceVersion }),
-      },
-      type,
-      reason,
-      message:
-        message.length > MAX_EVENT_MESSAGE
-          ? `${message.slice(0, MAX_EVENT_MESSAGE - 3)}...`
-          : message,
-      source: { component: REPORTING_COMPONENT },
-      reportingComponent: REPORTING_COMPONENT,
-      reportingInstance: this.o.reportingInstance ?? hostname(),
-      firstTimestamp: now,
-      lastTimestamp: now,
-      count: 1,
-    };
+    const body = serviceEvent(ref, type, reason, message, {
+      instance: this.o.reportingInstance ?? hostname(),
+      seq: this.eventSeq++,
+    });
     await this.retry({ verb: 'create', resource: 'events', namespace: ref.namespace }, signal, () =>
       this.conn.core.createNamespacedEvent(
         { namespace: ref.namespace, body },
