@@ -15,6 +15,8 @@ import { FakeKubernetes } from '../fakes/kubernetes/fake-kubernetes.js';
 import { makePki } from '../fakes/kubernetes/tls.js';
 import { waitFor } from '../helpers/wait.js';
 
+// Longer than 300 lines on purpose: the client's whole contract (reads, retries, auth, writes)
+// in one specification against one fake; splitting would duplicate the fixture and token minting.
 // Port 27010 belongs to this file.
 const PORT = 27010;
 const FINALIZER = 'lbsync.io/load-balancer-cleanup';

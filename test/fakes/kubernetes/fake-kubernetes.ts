@@ -13,6 +13,7 @@ import { discoveryDocument } from './discovery.js';
 import { type Armed, type Fault, type Outage, type RequestMatch, take } from './faults.js';
 import { ResourceApi } from './handlers.js';
 import { ClusterObjects } from './helpers.js';
+import { readJsonBody, type SeenRequest, seenRequest, sendJson } from './http.js';
 import { parseRoute, serve } from './router.js';
 import * as S from './status.js';
 import { Store } from './store.js';
@@ -38,19 +39,6 @@ export interface FakeKubernetesOptions {
   readonly historyLimit?: number;
   /** Longest a watch stays open (default 60 s; timeoutSeconds may ask for less). */
   readonly maxWatchSeconds?: number;
-}
-
-/** One request as the fake saw it. */
-export interface SeenRequest {
-  readonly seq: number;
-  readonly method: string;
-  readonly path: string;
-  readonly query: Readonly<Record<string, string>>;
-  readonly status: number;
-  /** Authenticated user, or null when authentication failed. */
-  readonly user: string | null;
-  readonly contentType?: string;
-  readonly body?: unknown;
 }
 
 /** The fake API server. */
@@ -98,7 +86,7 @@ export class FakeKubernetes {
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
       this.handle(req, res).catch((err: unknown) => {
         if (!res.headersSent)
-          this.send(res, 500, S.status(500, 'InternalError', `fake: ${String(err)}`));
+          sendJson(res, 500, S.status(500, 'InternalError', `fake: ${String(err)}`));
         else res.destroy();
       });
     });
@@ -232,53 +220,6 @@ export class FakeKubernetes {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
-  private send(
-    res: ServerResponse,
-    status: number,
-    body: unknown,
-    headers: Record<string, string> = {},
-  ): void {
-    res.writeHead(status, {
-      'Content-Type': 'application/json',
-      'Cache-Control': 'no-cache, private',
-      ...headers,
-    });
-    res.end(JSON.stringify(body));
-  }
-
-  private log(
-    req: IncomingMessage,
-    url: URL,
-    status: number,
-    user: string | null,
-    body: unknown,
-  ): void {
-    const contentType = req.headers['content-type'];
-    this.requests.push({
-      seq: ++this.seq,
-      method: req.method ?? 'GET',
-      path: url.pathname,
-      query: Object.fromEntries(url.searchParams),
-      status,
-      user,
-      ...(contentType === undefined ? {} : { contentType }),
-      ...(body === undefined ? {} : { body }),
-    });
-  }
-
-  private async readBody(req: IncomingMessage): Promise<unknown> {
-    // Not `for await`: ending the iterator destroys the request, which would
-    // close a watch's response with it.
-    const text = await new Promise<string>((resolve, reject) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-      req.on('error', reject);
-    });
-    if (text.trim() === '') return undefined;
-    return JSON.parse(text) as unknown;
-  }
-
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', this.url);
     const method = req.method ?? 'GET';
@@ -289,10 +230,10 @@ export class FakeKubernetes {
     }
     let body: unknown;
     try {
-      body = await this.readBody(req);
+      body = await readJsonBody(req);
     } catch {
-      this.log(req, url, 400, null, undefined);
-      return this.send(res, 400, S.badRequest('the request body is not valid JSON'));
+      this.requests.push(seenRequest(++this.seq, req, url, 400, null, undefined));
+      return sendJson(res, 400, S.badRequest('the request body is not valid JSON'));
     }
     const answer = (
       status: number,
@@ -300,8 +241,8 @@ export class FakeKubernetes {
       user: string | null,
       headers?: Record<string, string>,
     ): void => {
-      this.log(req, url, status, user, body);
-      this.send(res, status, payload, headers);
+      this.requests.push(seenRequest(++this.seq, req, url, status, user, body));
+      sendJson(res, status, payload, headers);
     };
     const auth = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
     const who = auth?.[1] === undefined ? null : await this.authenticator(auth[1]);
@@ -309,7 +250,7 @@ export class FakeKubernetes {
     const fault = take(this.faults, method, url.pathname, query);
     if (fault !== undefined) {
       if (fault.status === 'reset') {
-        this.log(req, url, 0, who.user, body);
+        this.requests.push(seenRequest(++this.seq, req, url, 0, who.user, body));
         req.socket.destroy();
         return;
       }
@@ -352,7 +293,7 @@ export class FakeKubernetes {
       this.maxWatchSeconds,
     );
     if ('watch' in result) {
-      this.log(req, url, 200, who.user, undefined);
+      this.requests.push(seenRequest(++this.seq, req, url, 200, who.user, undefined));
       this.watches.start(res, result.watch);
       return;
     }
@@ -361,3 +302,4 @@ export class FakeKubernetes {
 }
 
 export type { Fault, Outage, RequestMatch } from './faults.js';
+export type { SeenRequest } from './http.js';

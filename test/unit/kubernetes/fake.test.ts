@@ -11,6 +11,8 @@ import { CLUSTER_ADMIN } from '../../fakes/kubernetes/auth.js';
 import { FakeKubernetes } from '../../fakes/kubernetes/fake-kubernetes.js';
 import { waitFor } from '../../helpers/wait.js';
 
+// Longer than 300 lines on purpose: one specification of the fake's wire behaviour, read top to
+// bottom, is easier to check against the real API than several halves sharing a server.
 // Port 27000 belongs to this file.
 const PORT = 27000;
 
