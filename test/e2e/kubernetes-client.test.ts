@@ -229,10 +229,11 @@ describe('the Kubernetes adapter client against the API fake', () => {
   });
 
   it('refreshes a token before it expires, without a 401', async () => {
-    const provider = minting(200);
+    // Long enough that a loaded machine still sends the first request before the token expires.
+    const provider = minting(1500);
     const c = client({}, provider);
     await c.listNodes();
-    const firstExpiry = Date.now() + 200;
+    const firstExpiry = Date.now() + 1500;
     await waitFor(() => Date.now() > firstExpiry, 'the first token to reach its expiry');
     await c.listNodes();
     expect(provider.calls).toBe(2);
