@@ -21,9 +21,11 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
 fi
 
 # System tools: haproxy (the LB), socat (master socket), curl (staged payloads),
-# unshare/nsenter (util-linux; the tests' fake LB VMs).
+# unshare/nsenter (util-linux; the tests' fake LB VMs), openssl (the fake
+# clusters' and clouds' test-time certificates), kubectl (cross-checks the
+# Kubernetes API fake's wire format).
 missing=""
-for tool in haproxy socat curl flock unshare nsenter gzip base64 sha256sum; do
+for tool in haproxy socat curl flock unshare nsenter gzip base64 sha256sum openssl kubectl; do
   command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || missing="$missing $tool"
 done
 if [ -n "$missing" ]; then
@@ -35,6 +37,8 @@ if [ -n "$missing" ]; then
       curl) pkgs="$pkgs curl" ;;
       flock|unshare|nsenter) pkgs="$pkgs util-linux" ;;
       gzip) pkgs="$pkgs gzip" ;;
+      openssl) pkgs="$pkgs openssl" ;;
+      kubectl) pkgs="$pkgs kubernetes-client" ;;
       *) pkgs="$pkgs coreutils" ;;
     esac
   done
