@@ -3,6 +3,7 @@ import type { ProviderDescriptor, ProviderEntry, ProviderFactory } from '../core
 import { awsProvider } from './aws/provider.js';
 import { azureProvider } from './azure/provider.js';
 import { gcpProvider } from './gcp/provider.js';
+import { kubernetesProvider } from './kubernetes/provider.js';
 import { localProvider } from './local/provider.js';
 
 /*
@@ -21,6 +22,7 @@ export const PROVIDERS: readonly ProviderEntry[] = [
   { descriptor: azureProvider, load: () => import('./azure/factory.js') },
   { descriptor: gcpProvider, load: () => import('./gcp/factory.js') },
   { descriptor: localProvider, load: () => import('./local/factory.js') },
+  { descriptor: kubernetesProvider, load: () => import('./kubernetes/factory.js') },
 ];
 
 /** The clouds that have a function bundle. */

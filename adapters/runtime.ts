@@ -1,11 +1,17 @@
 import { readFile } from 'node:fs/promises';
 import { loadApplyScript } from '../core/entry.js';
 import { bindOnce, type Logger } from '../core/log.js';
-import type { Drainer, Transport, WorkerSource } from '../core/ports.js';
+import type {
+  Drainer,
+  ServiceSource,
+  SyncObserver,
+  Transport,
+  WorkerSource,
+} from '../core/ports.js';
 import type { LbScripts, ProviderContext } from '../core/provider.js';
 import { loadTemplate } from '../core/render.js';
 import { SyncCoalescer, type TriggerDeps } from '../core/trigger.js';
-import { factoryFor } from './registry.js';
+import { factoryFor, PROVIDERS } from './registry.js';
 import type { Spec } from './spec.js';
 
 /*
@@ -107,12 +113,15 @@ export async function buildRuntime(init: RuntimeInit): Promise<Runtime> {
       context,
     ),
   ]);
+  const extended = await extendRuntime(spec, source, context);
   return {
     spec,
     context,
     template,
-    source,
+    source: extended.source,
     transport,
+    ...(extended.services !== undefined ? { services: extended.services } : {}),
+    ...(extended.observers.length > 0 ? { observers: extended.observers } : {}),
     ...(isDrainer(transport) ? { drainer: transport } : {}),
     coalescer: new SyncCoalescer(),
     logger: init.logger,
@@ -122,6 +131,32 @@ export async function buildRuntime(init: RuntimeInit): Promise<Runtime> {
       await Promise.all(closers.splice(0).map((c) => c()));
     },
   };
+}
+
+/** Let every provider section present in the spec wrap the source and add services/observers. */
+async function extendRuntime(
+  spec: Spec,
+  base: WorkerSource,
+  ctx: ProviderContext,
+): Promise<{ source: WorkerSource; services?: ServiceSource; observers: SyncObserver[] }> {
+  let source = base;
+  let services: ServiceSource | undefined;
+  const observers: SyncObserver[] = [];
+  for (const entry of PROVIDERS) {
+    for (const name of Object.keys(entry.descriptor.sections ?? {})) {
+      const section = (spec as Readonly<Record<string, unknown>>)[name];
+      if (section === undefined) continue;
+      const factory = await entry.load();
+      const ext = await factory.extend?.(name, section, { source }, ctx);
+      source = ext?.source ?? source;
+      if (ext?.services !== undefined) {
+        if (services !== undefined) throw new Error(`two sections discover services (${name})`);
+        services = ext.services;
+      }
+      observers.push(...(ext?.observers ?? []));
+    }
+  }
+  return { source, ...(services !== undefined ? { services } : {}), observers };
 }
 
 function required<F>(fn: F | undefined, kind: string, name: string): F {

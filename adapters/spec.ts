@@ -118,6 +118,7 @@ export const specSchema = z.preprocess(
           message: 'define at least one service (or let a kubernetes section discover them)',
         });
       }
+      for (const d of descriptors()) d.refine?.(spec as Readonly<Record<string, unknown>>, ctx);
       const clouds = cloudsOf(s);
       const derived = clouds.length === 1 ? (clouds[0] as Cloud) : 'local';
       if (spec.cloud !== undefined && spec.cloud !== derived) {

@@ -75,6 +75,8 @@ export interface ServiceDef {
 export interface LbTarget {
   /** Stable id (instance id, VM resource name, local name); appears in results and logs. */
   readonly id: string;
+  /** The address clients reach the LB at, when the transport knows it (Service status). */
+  readonly address?: string;
 }
 
 /** Why a sync runs. Every trigger means only "this group may have changed". */

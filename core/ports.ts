@@ -16,6 +16,19 @@ export interface WorkerSource {
    * decorators forward it.
    */
   admitting?(ids: readonly string[]): WorkerSource;
+  /** What the last resolve decided and why (excluded or draining nodes), for reports and the CLI. */
+  notes?(): readonly DiscoveryNote[];
+}
+
+/** One decision a source made: a node left out or drained, a Service refused, and the rule why. */
+export interface DiscoveryNote {
+  readonly kind: 'node' | 'service';
+  /** Node name, or `namespace/name` of a Service. */
+  readonly name: string;
+  readonly verdict: 'serving' | 'draining' | 'excluded' | 'accepted' | 'refused' | 'warning';
+  /** The rule (`exclude-label`, `to-be-deleted-taint`, `PortConflict`, ...). */
+  readonly rule: string;
+  readonly detail: string;
 }
 
 /**
@@ -61,10 +74,14 @@ export interface Drainer {
 export interface ServiceSource {
   /** The current set, validated; refusals are the source's to report. */
   resolve(signal?: AbortSignal): Promise<readonly ServiceDef[]>;
+  /** What the last resolve accepted and refused, and why. */
+  notes?(): readonly DiscoveryNote[];
 }
 
 /** Told the outcome of every sync (Kubernetes Service status, finalizers, events). */
 export interface SyncObserver {
+  /** Before the push (never in a dry run): the config that is about to reach the LBs. */
+  beforePush?(services: readonly ServiceDef[], logger: Logger, signal?: AbortSignal): Promise<void>;
   /** Must not throw for a failure of its own: it logs it (the LBs are already in step). */
   afterSync(report: SyncReport, logger: Logger, signal?: AbortSignal): Promise<void>;
 }

@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import type { Logger } from './log.js';
-import type { Transport, WorkerSource } from './ports.js';
+import type { ServiceSource, SyncObserver, Transport, WorkerSource } from './ports.js';
 import type { Cloud, CoreSpec } from './spec.js';
 
 /*
@@ -49,6 +49,8 @@ export interface ProviderDescriptor {
   /** Optional top-level sections this provider owns (for example `kubernetes`). */
   readonly sections?: Readonly<Record<string, SectionSchema>>;
   readonly legacy?: LegacyForm;
+  /** Cross-section checks this provider needs (a source that needs a section of its own). */
+  readonly refine?: (spec: Readonly<Record<string, unknown>>, ctx: z.core.$RefinementCtx) => void;
   /** The npm packages (SDKs) only this provider may import; the lint rules keep them here. */
   readonly packages: readonly string[];
   /** One-line description per source/transport name, for `--help` and the README. */
@@ -86,6 +88,24 @@ export interface ProviderFactory {
   createSource?(name: string, section: unknown, ctx: ProviderContext): Promise<WorkerSource>;
   /** Build the transport named `name` from its validated section. */
   createTransport?(name: string, section: unknown, ctx: ProviderContext): Promise<Transport>;
+  /**
+   * For a top-level section of this provider present in the spec: wrap the
+   * worker source, add services and observers (Kubernetes filters nodes,
+   * discovers Services and writes their status).
+   */
+  extend?(
+    name: string,
+    section: unknown,
+    base: { readonly source: WorkerSource },
+    ctx: ProviderContext,
+  ): Promise<RuntimeExtension>;
+}
+
+/** What a section's `extend` adds to a runtime. */
+export interface RuntimeExtension {
+  readonly source?: WorkerSource;
+  readonly services?: ServiceSource;
+  readonly observers?: readonly SyncObserver[];
 }
 
 /** One registry line: the descriptor, and how to load the factory (lazily: bundles stay lean). */

@@ -11,7 +11,13 @@ import type {
 } from './model.js';
 import { encodePayload } from './payload.js';
 import { type LbPlan, planLb } from './plan.js';
-import type { ServiceSource, SyncObserver, Transport, WorkerSource } from './ports.js';
+import type {
+  DiscoveryNote,
+  ServiceSource,
+  SyncObserver,
+  Transport,
+  WorkerSource,
+} from './ports.js';
 import { type RenderedConfig, renderConfig, servicesOf, type Template } from './render.js';
 import type { CoreSpec } from './spec.js';
 
@@ -36,6 +42,8 @@ export interface SyncDeps {
 /** What happened on one LB. */
 export interface LbResult {
   readonly lb: string;
+  /** The LB's address, when its transport knows it. */
+  readonly address?: string;
   /** The apply script's result, or what lbsync decided before pushing. */
   readonly outcome: ApplyOutcome | 'planned' | 'refused' | 'error';
   readonly ok: boolean;
@@ -66,6 +74,8 @@ export interface SyncReport {
   readonly results: readonly LbResult[];
   /** What the config serves: the spec's services and any discovered ones. */
   readonly services: readonly ServiceDef[];
+  /** What the sources decided and why: excluded and draining nodes, refused Services. */
+  readonly notes?: readonly DiscoveryNote[];
   readonly ms: number;
 }
 
@@ -139,6 +149,10 @@ export async function runSync(
     'rendered config',
   );
 
+  const notes = [...(deps.source.notes?.() ?? []), ...(deps.services?.notes?.() ?? [])];
+  if (!dryRun) {
+    for (const o of deps.observers ?? []) await o.beforePush?.(services, log, signal);
+  }
   const targets = await deps.transport.targets(signal);
   const results = await Promise.all(
     targets.map((target) =>
@@ -173,6 +187,7 @@ export async function runSync(
     retryable: results.some((r) => !r.ok && r.retryable),
     results,
     services,
+    ...(notes.length > 0 ? { notes } : {}),
     ms: ms(started),
   };
   const summary = results.map((r) => `${r.lb}=${r.outcome}`).join(' ');
@@ -293,7 +308,11 @@ async function syncOne(target: LbTarget, c: OneContext): Promise<LbResult> {
   }
 
   function done(r: Omit<LbResult, 'ms'>): LbResult {
-    return { ...r, ms: ms(started) };
+    return {
+      ...r,
+      ...(target.address !== undefined ? { address: target.address } : {}),
+      ms: ms(started),
+    };
   }
 }
 

@@ -11,6 +11,7 @@ export function localTransportOf(section: LocalTransportSpec): LocalTransport {
     stateDir: lb.stateDir,
     reload: lb.reload,
     ...(lb.masterSocket !== undefined ? { masterSocket: lb.masterSocket } : {}),
+    ...(lb.address !== undefined ? { address: lb.address } : {}),
   }));
   return new LocalTransport(targets);
 }

@@ -36,6 +36,8 @@ const localLb = z.strictObject({
   stateDir: absPath,
   reload: z.enum(['auto', 'systemd', 'master-socket']).default('auto'),
   masterSocket: absPath.optional(),
+  /** Where clients reach this LB (published in Kubernetes Service status). */
+  address: z.union([z.ipv4(), z.ipv6()], { error: 'must be an IP address' }).optional(),
 });
 
 /** `loadBalancers: { transport: local, lbs: [...] }`: HAProxy instances on this machine. */
