@@ -21,6 +21,12 @@ import type {
 import { type RenderedConfig, renderConfig, servicesOf, type Template } from './render.js';
 import type { CoreSpec } from './spec.js';
 
+/*
+ * One sync: resolve -> render -> (per LB, in parallel) plan -> push ->
+ * report. A little over 300 lines because the pipeline reads top to bottom
+ * in one place; its parts (plan, render, payload) live in their own modules.
+ */
+
 /** Everything one sync needs; built once per cold start by an entry point. */
 export interface SyncDeps {
   readonly spec: CoreSpec;
