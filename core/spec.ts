@@ -1,7 +1,5 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { SpecError } from './errors.js';
-import { formatBytes, parseYamlStrict, readTextFileBounded } from './input.js';
 import {
   BIND_SHAPE,
   bindsOverlap,

@@ -8,6 +8,7 @@ import { startWorkerServer, type WorkerServer } from '../../adapters/local/worke
 import type { SyncReport } from '../../core/sync.js';
 import { FakeArm } from '../fakes/azure/fake-arm.js';
 import { BOOT_CONFIG, LbVm } from '../fakes/lb-vm.js';
+import { eventFixture } from '../helpers/fixtures.js';
 
 // Ports 23000-23099 and workers on 127.0.23.11-60 belong to this file.
 const ARM_PORT = 23000;
@@ -18,11 +19,7 @@ const HEALTH = 23181;
 const SUB = '00000000-0000-4000-8000-0000000000a4';
 const UNIFORM = { resourceGroup: 'mc-weu', name: 'aks-system-vmss' } as const;
 const FLEX = { resourceGroup: 'mc-apps', name: 'aks-apps-flex' } as const;
-const FIXTURES = new URL('../fixtures/events/azure/', import.meta.url);
-
-function fixture(name: string): Record<string, unknown> {
-  return JSON.parse(readFileSync(new URL(name, FIXTURES), 'utf8')) as Record<string, unknown>;
-}
+const fixture = (name: string): Record<string, unknown> => eventFixture('azure', name);
 
 /** The `eventgrid` fixtures as the Functions host hands them to the handler. */
 function gridEvent(name: string, patch: Record<string, unknown> = {}): EventGridEvent {

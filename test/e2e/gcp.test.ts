@@ -18,6 +18,7 @@ import { type RunningAgent, startAgent } from '../fakes/gcp/agent.js';
 import { FakeCompute } from '../fakes/gcp/compute.js';
 import { FakeMetadataServer } from '../fakes/gcp/metadata-server.js';
 import { BOOT_CONFIG, LbVm } from '../fakes/lb-vm.js';
+import { eventFixture } from '../helpers/fixtures.js';
 import { waitFor } from '../helpers/wait.js';
 
 // Ports 24000-24099 and workers on 127.0.24.1-99 belong to this file.
@@ -29,10 +30,7 @@ const PROJECT = 'lbsync-demo';
 const ZONE_B = 'europe-west1-b';
 const ZONE_C = 'europe-west1-c';
 const addr = (n: number): string => `127.0.24.${n}`;
-const fixture = (name: string): Record<string, unknown> =>
-  JSON.parse(
-    readFileSync(join(import.meta.dirname, '../fixtures/events/gcp', name), 'utf8'),
-  ) as Record<string, unknown>;
+const fixture = (name: string): Record<string, unknown> => eventFixture('gcp', name);
 
 describe('GCP: audit-log event -> function -> setMetadata -> agent -> HAProxy', () => {
   let dir: string;
