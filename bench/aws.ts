@@ -3,14 +3,14 @@
 // event -> applied time against the protocol-level fake with a real HAProxy.
 
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAwsClients, destroyAwsClients } from '../adapters/aws/clients.js';
 import { applyCommand } from '../adapters/aws/command.js';
 import { createAwsHandler } from '../adapters/aws/handler.js';
 import { DEFAULT_INLINE_LIMIT_BYTES, parameterBytes } from '../adapters/aws/transport.js';
-import { applyArgs, loadApplyScript } from '../core/entry.js';
+import { applyArgs, loadApplyScript, loadDrainScript } from '../core/entry.js';
 import { silentLogger } from '../core/log.js';
 import { encodePayload } from '../core/payload.js';
 import { loadTemplate, renderConfig } from '../core/render.js';
@@ -190,7 +190,7 @@ async function benchEndToEnd(): Promise<BenchTable> {
       clients,
       logger: silentLogger(),
       applyScript: await loadApplyScript(),
-      drainScript: readFileSync(join(ROOT, 'templates/lbsync-drain.sh'), 'utf8'),
+      drainScript: await loadDrainScript(),
     });
     let added = 0;
     for (const size of [10, 100, 2000]) {

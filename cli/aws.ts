@@ -17,12 +17,11 @@
  * Both use the standard SDK configuration: credentials chain, AWS_REGION,
  * AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_LAMBDA, AWS_ENDPOINT_URL_SSM, …
  */
-import { readFile } from 'node:fs/promises';
 import { InvokeCommand, type InvokeCommandOutput, LambdaClient } from '@aws-sdk/client-lambda';
 import { createAwsClients, destroyAwsClients } from '../adapters/aws/clients.js';
 import { describeAwsError, isRetryableAwsError } from '../adapters/aws/errors.js';
 import { SsmTransport } from '../adapters/aws/transport.js';
-import { loadApplyScript } from '../core/entry.js';
+import { loadApplyScript, loadDrainScript } from '../core/entry.js';
 import { LbsyncError } from '../core/errors.js';
 import { silentLogger } from '../core/log.js';
 import type { Spec } from '../core/spec.js';
@@ -107,7 +106,7 @@ export async function statusAws(spec: Spec): Promise<readonly AwsLbStatus[]> {
       lbApply: spec.lbApply,
       runtimeSocket: spec.runtimeSocket,
       applyScript: await loadApplyScript(),
-      drainScript: await readFile(new URL('../templates/lbsync-drain.sh', import.meta.url), 'utf8'),
+      drainScript: await loadDrainScript(),
       logger: silentLogger(),
     });
     return await readLbStatuses(transport);

@@ -1,8 +1,7 @@
-import { readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import { LbsyncError, SpecError, TriggerParseError } from './errors.js';
+import { lbScriptPath, shippedLbScript } from './lb-scripts.js';
 import type { SyncRequest } from './model.js';
-import { type LbApplySpec, loadSpec, parseSpec, type Spec } from './spec.js';
+import { loadSpec, parseSpec, type Spec } from './spec.js';
 import type { SyncReport } from './sync.js';
 
 /*
@@ -11,33 +10,23 @@ import type { SyncReport } from './sync.js';
  */
 
 /** Path of the LB-side apply script shipped by every transport. */
-export const APPLY_SCRIPT_PATH = fileURLToPath(
-  new URL('../templates/lbsync-apply.sh', import.meta.url),
-);
+export const APPLY_SCRIPT_PATH = lbScriptPath('apply');
 
-/** The apply script's text, read once per process. */
-export async function loadApplyScript(path: string = APPLY_SCRIPT_PATH): Promise<string> {
-  const cached = scriptCache.get(path);
-  if (cached !== undefined) return cached;
-  const p = readFile(path, 'utf8');
-  scriptCache.set(path, p);
-  return p;
+/**
+ * The apply script's shipped (self-contained) text, read once per process;
+ * `path` overrides the checkout's copy (its library is read from `lib/` beside it).
+ */
+export function loadApplyScript(path: string = APPLY_SCRIPT_PATH): Promise<string> {
+  return shippedLbScript(path);
 }
-const scriptCache = new Map<string, Promise<string>>();
 
-/** Arguments for lbsync-apply.sh from the spec's `lbApply` (values are schema-validated paths). */
-export function applyArgs(a: LbApplySpec): readonly string[] {
-  return [
-    '--config',
-    a.configPath,
-    '--state-dir',
-    a.stateDir,
-    '--reload',
-    a.reload,
-    '--master-socket',
-    a.masterSocket,
-  ];
+/** The drain script's shipped (self-contained) text, read once per process; `path` as for `loadApplyScript`. */
+export function loadDrainScript(path: string = lbScriptPath('drain')): Promise<string> {
+  return shippedLbScript(path);
 }
+
+// Moved to the LB-side contract module; re-exported for old imports.
+export { applyArgs } from './apply-contract.js';
 
 /**
  * The spec for a deployed function: `LBSYNC_SPEC` holds the YAML (or JSON)

@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { createAwsClients } from '../adapters/aws/clients.js';
 import type { AwsHandlerResult, LambdaContextLike } from '../adapters/aws/handler.js';
 
@@ -14,9 +13,6 @@ import type { AwsHandlerResult, LambdaContextLike } from '../adapters/aws/handle
  * the import time and the time to a ready handler.
  */
 
-/** The LB-side drain script shipped with every drain command. */
-const DRAIN_SCRIPT_URL = new URL('../templates/lbsync-drain.sh', import.meta.url);
-
 type Handle = (event: unknown, context?: LambdaContextLike) => Promise<AwsHandlerResult>;
 
 let ready: Promise<Handle> | undefined;
@@ -24,7 +20,7 @@ let ready: Promise<Handle> | undefined;
 /** Build the handler from the environment; exported for the cold-start benchmark. */
 export async function buildAwsHandler(env: NodeJS.ProcessEnv = process.env): Promise<Handle> {
   const [
-    { loadApplyScript, loadSpecFromEnv },
+    { loadApplyScript, loadDrainScript, loadSpecFromEnv },
     { createLogger },
     { loadTemplate },
     { createAwsHandler },
@@ -38,7 +34,7 @@ export async function buildAwsHandler(env: NodeJS.ProcessEnv = process.env): Pro
   const [template, applyScript, drainScript] = await Promise.all([
     loadTemplate(spec, env.LBSYNC_SPEC_FILE),
     loadApplyScript(env.LBSYNC_APPLY_SCRIPT),
-    readFile(env.LBSYNC_DRAIN_SCRIPT ?? DRAIN_SCRIPT_URL, 'utf8'),
+    loadDrainScript(env.LBSYNC_DRAIN_SCRIPT),
   ]);
   const region = spec.workers.aws?.region ?? env.AWS_REGION ?? 'us-east-1';
   return createAwsHandler({

@@ -14,6 +14,7 @@ export function localTransportFromSpec(spec: Spec): LocalTransport {
     stateDir: lb.stateDir,
     reload: lb.reload,
     ...(lb.masterSocket !== undefined ? { masterSocket: lb.masterSocket } : {}),
+    runtimeSocket: spec.runtimeSocket,
   }));
   return new LocalTransport(targets);
 }

@@ -11,7 +11,7 @@ import {
 import { createAwsHandler } from '../../adapters/aws/handler.js';
 import { startLoad } from '../../adapters/local/load.js';
 import { startWorkerServer, type WorkerServer } from '../../adapters/local/workers.js';
-import { loadApplyScript } from '../../core/entry.js';
+import { loadApplyScript, loadDrainScript } from '../../core/entry.js';
 import { memoryLogger } from '../../core/log.js';
 import { sha256Hex } from '../../core/payload.js';
 import { loadTemplate } from '../../core/render.js';
@@ -96,10 +96,7 @@ describe('AWS at scale: 2,000 workers x 10 services', () => {
       clients,
       logger: memoryLogger(logs),
       applyScript: await loadApplyScript(),
-      drainScript: readFileSync(
-        join(import.meta.dirname, '../../templates/lbsync-drain.sh'),
-        'utf8',
-      ),
+      drainScript: await loadDrainScript(),
       transport: { pollInitialMs: 50, pollMaxMs: 500 },
     });
 

@@ -12,7 +12,7 @@ import { type AwsHandlerResult, createAwsHandler } from '../../adapters/aws/hand
 import { type LoadLoop, startLoad } from '../../adapters/local/load.js';
 import { startWorkerServer, type WorkerServer } from '../../adapters/local/workers.js';
 import { resyncAws, statusAws } from '../../cli/aws.js';
-import { loadApplyScript } from '../../core/entry.js';
+import { loadApplyScript, loadDrainScript } from '../../core/entry.js';
 import { memoryLogger } from '../../core/log.js';
 import { sha256Hex } from '../../core/payload.js';
 import { workerIdsOf } from '../../core/plan.js';
@@ -88,10 +88,7 @@ describe('AWS: Auto Scaling event -> Lambda handler -> SSM -> apply -> traffic',
       clients,
       logger: memoryLogger(logs),
       applyScript: await loadApplyScript(),
-      drainScript: readFileSync(
-        join(import.meta.dirname, '../../templates/lbsync-drain.sh'),
-        'utf8',
-      ),
+      drainScript: await loadDrainScript(),
       transport: { pollInitialMs: 40, pollMaxMs: 200 },
     });
   });
