@@ -36,8 +36,11 @@ export interface RenderContext {
     readonly bind: string;
     readonly mode: 'tcp' | 'http';
     readonly http: boolean;
+    readonly balance: Tuning['balance'];
+    /** `balance source`: rendered with `hash-type consistent`. */
+    readonly consistentHash: boolean;
     readonly defaultServer: string;
-    /** `"<id> <ip>:<port>[ weight 0]"`, sorted by id. */
+    /** `"<id> <ip>:<port>[ id <n>][ weight 0]"`, sorted by id. */
     readonly servers: readonly string[];
   }[];
 }
@@ -115,6 +118,10 @@ export function buildRenderContext(spec: Spec, workers: readonly Worker[]): Rend
   const sorted = canonicalWorkers(workers);
   const tuning = resolveTuning(spec.profile, spec.tuning);
   const hc = spec.healthCheck;
+  // `source` (consistent hash ring) and `first` (lowest id first) choose by
+  // server id, so ids must not depend on the order servers arrived in: a
+  // server added at runtime, a reload and another LB must agree.
+  const ids = tuning.balance === 'source' || tuning.balance === 'first' ? stableIds(sorted) : null;
   const services = spec.services.map((svc) => {
     const parts: string[] = [];
     if (hc.enabled)
@@ -124,7 +131,8 @@ export function buildRenderContext(spec: Spec, workers: readonly Worker[]): Rend
     if (tuning.serverMaxconn !== undefined) parts.push(`maxconn ${tuning.serverMaxconn}`);
     // One string per server keeps the template loop cheap at 10,000+ servers.
     const servers = sorted.map((w) => {
-      const line = `${w.id} ${hostPort(w.address, svc.nodePort)}`;
+      const id = ids === null ? '' : ` id ${ids.get(w.id)}`;
+      const line = `${w.id} ${hostPort(w.address, svc.nodePort)}${id}`;
       return w.state === 'draining' ? `${line} weight 0` : line;
     });
     return {
@@ -132,6 +140,8 @@ export function buildRenderContext(spec: Spec, workers: readonly Worker[]): Rend
       bind: svc.bind,
       mode: svc.mode,
       http: svc.mode === 'http',
+      balance: tuning.balance,
+      consistentHash: tuning.balance === 'source',
       defaultServer: parts.join(' ') || 'inter 2s',
       servers,
     };
@@ -148,6 +158,29 @@ export function buildRenderContext(spec: Spec, workers: readonly Worker[]): Rend
     health: hc.enabled ? { port: hc.port, path: hc.path } : null,
     services,
   };
+}
+
+/**
+ * A server id per worker from a hash of its id (FNV-1a, 31 bits): the same
+ * worker gets the same id in every config. Collisions (rare) are resolved
+ * deterministically in sorted order, so an id only moves when another
+ * worker collides with it.
+ */
+export function stableIds(workers: readonly Worker[]): ReadonlyMap<string, number> {
+  const taken = new Set<number>();
+  const out = new Map<string, number>();
+  for (const w of workers) {
+    let h = 0x811c9dc5;
+    for (let i = 0; i < w.id.length; i++) {
+      h ^= w.id.charCodeAt(i);
+      h = Math.imul(h, 0x01000193) >>> 0;
+    }
+    let id = (h % 0x7ffffffe) + 1;
+    while (taken.has(id)) id = id >= 0x7fffffff ? 1 : id + 1;
+    taken.add(id);
+    out.set(w.id, id);
+  }
+  return out;
 }
 
 /** Render the HAProxy config for a spec and worker set. Same input, same bytes. */
