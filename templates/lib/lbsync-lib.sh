@@ -239,7 +239,13 @@ lb_sweep() {
       _lb_p=${_lb_e##*.}
       case $_lb_p in '' | *[!0-9]*) continue ;; esac
       [ "$_lb_p" = "$$" ] && continue
-      kill -0 "$_lb_p" 2>/dev/null || rm -rf "$_lb_e"
+      if kill -0 "$_lb_p" 2>/dev/null; then
+        # A killed process nobody has reaped yet (a zombie) is gone too.
+        _lb_st=
+        read -r _lb_x _lb_y _lb_st _lb_rest 2>/dev/null <"/proc/$_lb_p/stat" || :
+        [ "$_lb_st" = Z ] || continue
+      fi
+      rm -rf "$_lb_e"
     done
   done
 }

@@ -124,7 +124,7 @@ describe('renderConfig', () => {
     const source = validateSpec({ ...rawOf(spec), tuning: { balance: 'source' } });
     const more: Worker[] = [
       ...workers,
-      { id: 'i-0eee5555555555555', address: '10.0.3.5', state: 'serving' },
+      { id: 'i-0eee5555555555555', address: '10.0.3.5', state: 'serving' as const },
     ].reverse();
     // Act
     const a = renderConfig(source, workers, template).text;
