@@ -306,7 +306,7 @@ if [ ! -d "$state_dir/tmp" ]; then
   mkdir -p -m 700 "$state_dir/tmp" 2>/dev/null || finish failed "cannot create $state_dir/tmp"
 fi
 tmp=$state_dir/tmp/apply.$$
-rm -rf "$tmp"
+[ ! -e "$tmp" ] || rm -rf "$tmp"
 mkdir -m 700 "$tmp" || finish failed "cannot create $tmp"
 
 if [ "$payload_src" = - ]; then
@@ -487,71 +487,68 @@ BEGIN {
   NOT["disabled"] = 1; NOT["track"] = 1; NOT["agent-check"] = 1; NOT["usesrc"] = 1
   ns = split("global defaults frontend backend listen peers resolvers userlist mailers program http-errors ring cache fcgi-app", ks, " ")
   for (i = 1; i <= ns; i++) SEC[ks[i]] = 1
+  # The runtime commands are only worth computing while the runtime path is possible.
+  live = (mode == "verify")
 }
+# HAProxy state: one string per server, split when the file names it.
 which == "R" {
   if (FNR == 1) { rtok = ($1 == "1"); next }
-  if ($0 ~ /^#/ || NF < 19) next
-  k = $2 SUBSEP $4
-  R[k] = 1; Rbe[$2] = 1
-  Rid[k] = $3; Rip[k] = $5; Radm[k] = $7; Rw[k] = $8; Rcs[k] = $14; Rport[k] = $19
+  if (NF < 19 || substr($1, 1, 1) == "#") next
+  R[$2 SUBSEP $4] = $3 " " $5 " " $7 " " $8 " " $14 " " $19
+  Rbe[$2] = 1
   next
 }
 {
+  # Fields split by the default rule (fast); only section lines need more.
+  if (NF == 0) next
+  c = substr($1, 1, 1)
+  if (c == "#") next
   f = which
+  if (c == ".") { cond = 1; why("the config uses conditional blocks (.if)") }
+  if (inbe && $1 == "server") { server(); next }
   line = trim($0)
-  if (line == "" || substr(line, 1, 1) == "#") next
-  if (substr(line, 1, 1) == ".") cond[f] = 1
-  n = split(line, t, /[ \t]+/)
-  kw = t[1]
-  if (kw in SEC) {
-    sid = kw " " (n >= 2 ? t[2] : "")
-    order[f] = order[f] "|" sid
-    cur = f SUBSEP sid
-    body[cur] = line
-    inbe = 0; indef = 0
-    if (kw == "defaults") {
-      indef = 1; dcount[f]++; did = dcount[f]
-      par = lastdef[f]
-      if (n >= 2 && t[2] != "from") dname[f, t[2]] = did
-      for (i = 2; i < n; i++) if (t[i] == "from") par = dname[f, t[i + 1]] + 0
-      dpar[f, did] = par
-      lastdef[f] = did
-    } else if (kw == "backend" || kw == "listen") {
-      inbe = 1; be = t[2]
-      BE[f, be] = 1
-      if (f == "N") { nbe++; belist[nbe] = be }
-      par = lastdef[f]
-      for (i = 3; i < n; i++) if (t[i] == "from") { par = dname[f, t[i + 1]] + 0; if (!par) why("backend " be " inherits from an unknown defaults section") }
-      bpar[f, be] = par
+  n = split(line, t, " ")
+  if (t[1] in SEC) section()
+  else if (indef || inbe) {
+    if (t[1] == "balance") bal[f, scope] = t[2]
+    else if (t[1] == "hash-type") hash[f, scope] = t[2]
+    else if (t[1] == "default-server") {
+      o = ""; for (i = 2; i <= n; i++) { if (substr(t[i], 1, 1) == "#") break; o = o " " t[i] }
+      dsrv[f, scope] = dsrv[f, scope] o
+      delete CH[f, be]; delete BW[f, be]
     }
-    next
   }
-  if (inbe && kw == "server") {
-    if (line ~ /["\\]/) why("server lines with quotes or escapes")
-    k = be SUBSEP t[2]
-    if ((f, k) in S) why("server " t[2] " appears twice in backend " be)
-    S[f, k] = 1
-    addr[f, k] = t[3]
-    o = ""
-    for (i = 4; i <= n; i++) { if (substr(t[i], 1, 1) == "#") break; o = o (o == "" ? "" : " ") t[i] }
-    opts[f, k] = o
-    if (f == "N") { nsv++; svlist[nsv] = k }
-    else { nlv++; lvlist[nlv] = k }
-    next
-  }
-  body[cur] = body[cur] "\n" line
-  if (indef || inbe) {
-    scope = indef ? ("d" SUBSEP did) : ("b" SUBSEP be)
-    if (kw == "balance") bal[f, scope] = t[2]
-    if (kw == "hash-type") hash[f, scope] = t[2]
-    if (kw == "default-server") { o = ""; for (i = 2; i <= n; i++) { if (substr(t[i], 1, 1) == "#") break; o = o " " t[i] }; dsrv[f, scope] = dsrv[f, scope] o }
+  # The skeleton: every line but comments and backend server lines, in order.
+  if (f == "L") LSK[++nlk] = line
+  else if (f == "N" && mode == "plan") {
+    if (LSK[++nnk] != line) why("structural change in " sid)
   }
 }
-# Options a server gets from its defaults chain and backend, in order.
+function section(   i, par) {
+  sid = t[1] " " (n >= 2 ? t[2] : "")
+  inbe = 0; indef = 0
+  if (t[1] == "defaults") {
+    indef = 1; dcount[f]++; did = dcount[f]; scope = "d" SUBSEP did
+    par = lastdef[f]
+    if (n >= 2 && t[2] != "from") dname[f, t[2]] = did
+    for (i = 2; i < n; i++) if (t[i] == "from") par = dname[f, t[i + 1]] + 0
+    dpar[f, did] = par
+    lastdef[f] = did
+  } else if (t[1] == "backend" || t[1] == "listen") {
+    inbe = 1; be = t[2]; scope = "b" SUBSEP be
+    if (f == "N") NBE[be] = 1
+    par = lastdef[f]
+    for (i = 3; i < n; i++) if (t[i] == "from") { par = dname[f, t[i + 1]] + 0; if (!par) why("backend " be " inherits from an unknown defaults section") }
+    bpar[f, be] = par
+  }
+}
+# Options a server gets from its defaults chain and backend (so far), in order.
 function chain(f, be,   s, d, depth) {
+  if ((f, be) in CH) return CH[f, be]
   s = dsrv[f, "b" SUBSEP be]
   d = bpar[f, be]
   while (d && depth++ < 20) { s = dsrv[f, "d" SUBSEP d] s; d = dpar[f, d] }
+  CH[f, be] = s
   return s
 }
 function setting(f, be, key,   v, d, depth) {
@@ -569,9 +566,15 @@ function dynamic(f, be,   b) {
   if (b == "static-rr") return 0
   return setting(f, be, "hash-type") == "consistent"
 }
-# Parses a server effective options: sets E_w (weight), E_chk, E_id, E_bad (first
-# keyword add server cannot take or lbsync cannot keep).
-function eff(list,   a, m, i, k) {
+# A server effective options: sets E_w (weight), E_chk, E_id, E_bad (the first
+# keyword add server cannot take or lbsync cannot keep). Most servers have no
+# options of their own, so their result is kept per backend.
+function effof(f, be, o) {
+  if (o == "" && ((f, be) in BW)) { E_w = BW[f, be]; E_chk = BC[f, be]; E_id = BI[f, be]; E_bad = BB[f, be]; return }
+  effparse(chain(f, be) " " o)
+  if (o == "") { BW[f, be] = E_w; BC[f, be] = E_chk; BI[f, be] = E_id; BB[f, be] = E_bad }
+}
+function effparse(list,   a, m, i, k) {
   E_w = 1; E_chk = 0; E_id = ""; E_bad = ""
   m = split(list, a, " ")
   for (i = 1; i <= m; i++) {
@@ -581,6 +584,12 @@ function eff(list,   a, m, i, k) {
     else { if (E_bad == "") E_bad = k; return }
     if ((k in NOT) && E_bad == "") E_bad = k
   }
+}
+# Options without their weight, which the runtime API changes in place.
+function noweight(o,   a, m, i, r) {
+  m = split(o, a, " "); r = ""
+  for (i = 1; i <= m; i++) { if (a[i] == "weight") { i++; continue }; r = r " " a[i] }
+  return r
 }
 # Sets P_ip/P_port from an IP:port literal; 0 for any other address form.
 function parseaddr(s) {
@@ -605,73 +614,68 @@ function canon(ip,   a, q, h, tl, hn, tn, hp, tp, i, out, fill, g) {
   for (i = 1; i <= tn; i++) { g = tp[i]; sub(/^0+/, "", g); out = out (out == "" ? "" : ":") (g == "" ? "0" : g) }
   return out
 }
-# Options without their weight, which the runtime API changes in place.
-function noweight(o,   a, m, i, r) {
-  m = split(o, a, " "); r = ""
-  for (i = 1; i <= m; i++) { if (a[i] == "weight") { i++; continue }; r = r " " a[i] }
-  return r
+function emit(c) { ops1 = ops1 c "\n"; nops++; changed[be] = 1 }
+# A backend server line: bookkeeping for the guard and the counts, and (while
+# the runtime path is possible) the commands that bring HAProxy to it.
+function server(   k, o, i, sv, r, rs) {
+  k = be SUBSEP $2
+  if (index($0, "\"") || index($0, "\\")) why("server lines with quotes or escapes")
+  o = ""
+  for (i = 4; i <= NF; i++) { if (substr($i, 1, 1) == "#") break; o = o (o == "" ? "" : " ") $i }
+  effof(f, be, o)
+  if (f == "L") {
+    if (k in LO) why("server " $2 " appears twice in backend " be)
+    LO[k] = o; LWT[k] = E_w; nl++
+    if (!($2 in LWN)) { LWN[$2] = 1; liveW++ }
+    if (E_w > 0) LS[$2] = 1
+    return
+  }
+  if (k in NK) why("server " $2 " appears twice in backend " be)
+  NK[k] = 1
+  if (E_w > 0) NS[$2] = 1
+  if (k in LO) { matched++; if (LWT[k] > 0 && E_w == 0) drained++ } else added++
+  if (mode == "plan" && !live) live = (preset == "" && rtok && !cond && reason == "")
+  if (!live || reason != "") return
+  sv = be "/" $2
+  if (!(be in Rbe)) { why("backend " be " is not in the runtime state"); return }
+  if (!parseaddr($3)) { why("server " sv " address " $3 " is not an IP:port literal"); return }
+  if (!(k in R)) {
+    if (E_bad != "") { why("server " sv " uses " E_bad ", which add server in HAProxy 2.6 does not take (or lbsync cannot keep)"); return }
+    adds = adds "add server " sv " " $3 chain(f, be) " " o "\n"
+    if (E_chk) adds = adds "enable health " sv "\n"
+    adds = adds "enable server " sv "\n"
+    changed[be] = 1; nops++
+    return
+  }
+  if (mode == "plan") {
+    if (!(k in LO)) { why("the runtime state has " sv ", which the live file does not"); return }
+    if (noweight(LO[k]) != noweight(o)) { why("the options of " sv " changed"); return }
+  }
+  # id addr admin weight check-state port
+  split(R[k], rs, " ")
+  if (E_id != "" && E_id != rs[1]) { why("server " sv " has id " rs[1] " in HAProxy, " E_id " in the file"); return }
+  if (canon(P_ip) != canon(rs[2]) || P_port != rs[6]) emit("set server " sv " addr " P_ip " port " P_port)
+  if (rs[4] != E_w) emit("set server " sv " weight " E_w)
+  if (rs[3] != 0) emit("set server " sv " state ready")
+  if (E_chk && int(rs[5] / 4) % 2 == 0) emit("enable health " sv)
+  if (!E_chk && int(rs[5] / 2) % 2 == 1) why("health checks of " sv " differ from the file")
 }
-function emit1(c) { ops1 = ops1 c "\n"; nops++; changed[cb] = 1 }
 END {
-  reason = ""
-  # Guard numbers and counts: the live file against the new one.
-  for (i = 1; i <= nlv; i++) {
-    k = lvlist[i]; split(k, kk, SUBSEP); nm = kk[2]
-    if (!(nm in LW)) { LW[nm] = 1; liveW++ }
-    eff(chain("L", kk[1]) " " opts["L", k])
-    if (E_w > 0) LS[nm] = 1
-    if (!(("N", k) in S)) removed++
-    lw[k] = E_w
-  }
-  for (i = 1; i <= nsv; i++) {
-    k = svlist[i]; split(k, kk, SUBSEP)
-    eff(chain("N", kk[1]) " " opts["N", k])
-    nw[k] = E_w; nchk[k] = E_chk; nid[k] = E_id; nbad[k] = E_bad
-    if (E_w > 0) NS[kk[2]] = 1
-    if (!(("L", k) in S)) added++
-    else if (lw[k] > 0 && E_w == 0) drained++
-  }
+  removed = nl - matched
   for (nm in LS) if (!(nm in NS)) leaving++
   if (mode == "plan") {
-    if (cond["L"] || cond["N"]) why("the config uses conditional blocks (.if)")
-    if (order["L"] != order["N"]) why("sections were added, removed or reordered")
-    na = split(order["N"], secs, "|")
-    for (i = 2; i <= na && reason == ""; i++) if (body["L", secs[i]] != body["N", secs[i]]) why("structural change in " secs[i])
-    # A structural change is the better explanation; else why the runtime state is not usable.
+    if (nnk != nlk) why("sections were added or removed")
     if (preset != "") why(preset)
     if (!rtok) why("the runtime API did not answer show servers state")
-  }
-  # The runtime commands, computed from HAProxy own state.
-  for (i = 1; i <= nsv && reason == ""; i++) {
-    k = svlist[i]; split(k, kk, SUBSEP); cb = kk[1]; nm = kk[2]; sv = cb "/" nm
-    if (!(cb in Rbe)) { why("backend " cb " is not in the runtime state"); break }
-    if (!parseaddr(addr["N", k])) { why("server " sv " address " addr["N", k] " is not an IP:port literal"); break }
-    if (!(k in R)) {
-      if (nbad[k] != "") { why("server " sv " uses " nbad[k] ", which add server in HAProxy 2.6 does not take (or lbsync cannot keep)"); break }
-      adds = adds "add server " sv " " addr["N", k] chain("N", cb) " " opts["N", k] "\n"
-      if (nchk[k]) adds = adds "enable health " sv "\n"
-      adds = adds "enable server " sv "\n"
-      changed[cb] = 1; nops++
-      continue
-    }
-    if (mode == "plan") {
-      if (!(("L", k) in S)) { why("the runtime state has " sv ", which the live file does not"); break }
-      if (noweight(opts["L", k]) != noweight(opts["N", k])) { why("the options of " sv " changed"); break }
-    }
-    if (nid[k] != "" && nid[k] != Rid[k]) { why("server " sv " has id " Rid[k] " in HAProxy, " nid[k] " in the file"); break }
-    if (canon(P_ip) != canon(Rip[k]) || P_port != Rport[k]) emit1("set server " sv " addr " P_ip " port " P_port)
-    if (Rw[k] != nw[k]) emit1("set server " sv " weight " nw[k])
-    if (Radm[k] != 0) emit1("set server " sv " state ready")
-    if (nchk[k] && int(Rcs[k] / 4) % 2 == 0) emit1("enable health " sv)
-    if (!nchk[k] && int(Rcs[k] / 2) % 2 == 1) { why("health checks of " sv " differ from the file"); break }
   }
   if (reason == "") {
     for (k in R) {
       split(k, kk, SUBSEP)
-      if (!(("N", kk[1]) in BE) || (("N", k) in S)) continue
+      if (!(kk[1] in NBE) || (k in NK)) continue
       sv = kk[1] "/" kk[2]; changed[kk[1]] = 1; nops++
+      split(R[k], rs, " ")
       drains = drains "set server " sv " state drain\n"
-      waits = waits "show stat " kk[1] " 4 " Rid[k] "\n"
+      waits = waits "show stat " kk[1] " 4 " rs[1] "\n"
       dels = dels "set server " sv " state maint\ndel server " sv "\n"
       nwait++
     }
@@ -912,7 +916,7 @@ run_runtime() {
     run_batch ops3 || return 1
   fi
   _v=$(awk -v mode=verify -v dir="$tmp" "$plan_awk" \
-    which=R "$tmp/state.after" which=L "$tmp/config" which=N "$tmp/config")
+    which=R "$tmp/state.after" which=L /dev/null which=N "$tmp/config")
   case $_v in
     ok) return 0 ;;
     *)

@@ -114,11 +114,13 @@ describe('lbsync-apply.sh runtime path on a real HAProxy (LB VM)', () => {
       readonly spec?: Spec;
       readonly payload?: PayloadOptions;
       readonly removalTimeoutSeconds?: number;
+      /** Edit the rendered text (a custom template's output). */
+      readonly edit?: (text: string) => string;
     } = {},
   ): Promise<Applied> {
     const rendered = renderConfig(opts.spec ?? spec(), workers, template);
     const payload = encodePayload(
-      rendered.text,
+      opts.edit === undefined ? rendered.text : opts.edit(rendered.text),
       ++generation,
       rendered.servers,
       opts.payload ?? {},
@@ -344,6 +346,59 @@ describe('lbsync-apply.sh runtime path on a real HAProxy (LB VM)', () => {
     expect(r.result.message).toMatch(/structural change in defaults/);
     expect(await vm.reloadCount()).toBe(reloads + 1);
     await expectAgreement(current);
+  });
+
+  it('adds and removes servers of a balance source backend at runtime, with the ids the file gives them', async () => {
+    // Prepare: the template renders hash-type consistent and stable ids for source.
+    const source = spec({ balance: 'source' });
+    await push([worker(1), worker(2)], { spec: source });
+    // Act
+    const r = await push([worker(1), worker(2), worker(3)], { spec: source });
+    const removed = await push([worker(2), worker(3)], { spec: source });
+    // Assess: the consistent-hash ring is built from ids, so HAProxy's must be the file's.
+    expect(r.result).toMatchObject({ result: 'applied', via: 'runtime', added: 1 });
+    expect(removed.result).toMatchObject({ result: 'applied', via: 'runtime', removed: 1 });
+    const fileIds = new Map(
+      [...readFileSync(vm.configPath, 'utf8').matchAll(/^ {4}server (\S+) \S+ id (\d+)/gm)].map(
+        (m) => [`${m[1]}`, `${m[2]}`],
+      ),
+    );
+    const state = await admin('show servers state be_http');
+    const runtimeIds = new Map(
+      [...state.matchAll(/^\d+ be_http (\d+) (\S+) /gm)].map((m) => [`${m[2]}`, `${m[1]}`]),
+    );
+    expect(runtimeIds).toEqual(fileIds);
+    expect(fileIds.size).toBe(2);
+    // One client address hashes to one worker, which must be a current one.
+    const answered = new Set([await ask(), await ask(), await ask()]);
+    expect(answered.size).toBe(1);
+    expect(['w2', 'w3']).toContain([...answered][0]);
+  });
+
+  it('reloads a membership change the runtime API cannot make, and says which feature ruled it out', async () => {
+    // Prepare: a static algorithm, as a custom template might render.
+    const staticRr = (t: string): string => t.replace('balance roundrobin', 'balance static-rr');
+    await push([worker(1), worker(2)], { edit: staticRr });
+    // Act
+    const r = await push([worker(1), worker(2), worker(3)], { edit: staticRr });
+    // Assess
+    expect(r.result).toMatchObject({ result: 'applied', via: 'reload', added: 1 });
+    expect(r.result.message).toMatch(
+      /backend be_http uses balance static-rr .* a static algorithm/,
+    );
+    // An option add server does not take (but the config file does).
+    const initAddr = (t: string): string =>
+      t.replace(/(default-server .*)$/m, '$1 init-addr last,libc');
+    await push([worker(1), worker(2)], { edit: initAddr });
+    const added = await push([worker(1), worker(2), worker(3)], { edit: initAddr });
+    expect(added.result).toMatchObject({ result: 'applied', via: 'reload', added: 1 });
+    expect(added.result.message).toMatch(
+      /be_http\/w3 uses init-addr, which add server in HAProxy 2.6 does not take/,
+    );
+    // Removing needs no add: that one still goes through the runtime API.
+    const removed = await push([worker(1), worker(2)], { edit: initAddr });
+    expect(removed.result).toMatchObject({ result: 'applied', via: 'runtime', removed: 1 });
+    await expectAgreement([worker(1), worker(2)]);
   });
 
   it('falls back to a reload when a removed server keeps its sessions past --removal-timeout, and ends applied', async () => {
