@@ -19,7 +19,7 @@ import type { Worker } from '../core/model.js';
 import { encodePayload } from '../core/payload.js';
 import { loadTemplate, renderConfig, type Template } from '../core/render.js';
 import { type Spec, validateSpec } from '../core/spec.js';
-import { median } from './lib.js';
+import { fleet, median } from './lib.js';
 import type { BenchTable } from './table.js';
 
 // Ports 28000-28999 on 127.0.0.1 and workers on 127.0.29.x belong to this benchmark.
@@ -43,17 +43,6 @@ function spec(services: number, runtimeSocket: string | null): Spec {
     tuning: { maxconn: 4000 },
     drain: { seconds: 30 },
     runtimeSocket,
-  });
-}
-
-function fleet(n: number, offset = 0): Worker[] {
-  return Array.from({ length: n }, (_, i) => {
-    const k = i + offset;
-    return {
-      id: `i-${k.toString(16).padStart(17, '0')}`,
-      address: `10.${(k >> 16) & 255}.${(k >> 8) & 255}.${k & 255}`,
-      state: 'serving' as const,
-    };
   });
 }
 

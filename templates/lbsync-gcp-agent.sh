@@ -43,13 +43,7 @@ export LC_ALL
 lb_prog=lbsync-gcp-agent
 
 # >>> lbsync-lib: core/lb-scripts.ts inlines templates/lib/lbsync-lib.sh here
-case $0 in */*) lb_lib_dir=${0%/*}/lib ;; *) lb_lib_dir=./lib ;; esac
-if [ -r "$lb_lib_dir/lbsync-lib.sh" ]; then
-  . "$lb_lib_dir/lbsync-lib.sh"
-else
-  printf '%s: unbuilt form: ship the text of loadLbScript() (core/lb-scripts.ts)\n' "$0" >&2
-  exit 5
-fi
+. "${0%/*}/lib/lbsync-lib.sh"
 # <<< lbsync-lib
 
 md_url=${LBSYNC_METADATA_URL:-http://169.254.169.254}

@@ -1,6 +1,11 @@
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import { applyArgs, parseApplyResult, STATUS_FLAG } from '../../core/apply-contract.js';
+import {
+  type ApplyScriptOptions,
+  applyArgs,
+  parseApplyResult,
+  STATUS_FLAG,
+} from '../../core/apply-contract.js';
 import { errorMessage, TransportError } from '../../core/errors.js';
 import { lbScriptPath, shippedLbScript } from '../../core/lb-scripts.js';
 import type { ApplyResult, LbTarget, LiveState } from '../../core/model.js';
@@ -8,18 +13,9 @@ import { type Payload, sha256Hex } from '../../core/payload.js';
 import { workerIdsOf } from '../../core/plan.js';
 import type { Transport } from '../../core/ports.js';
 
-/** An LB on this machine: the paths and reload mode the apply script is given. */
-export interface LocalLbTarget extends LbTarget {
+/** An LB on this machine: the paths, reload mode and sockets the apply script is given. */
+export interface LocalLbTarget extends LbTarget, ApplyScriptOptions {
   readonly id: string;
-  readonly configPath: string;
-  readonly stateDir: string;
-  readonly reload: 'auto' | 'systemd' | 'master-socket';
-  /** HAProxy master CLI socket; the script's default (/run/haproxy-master.sock) when omitted. */
-  readonly masterSocket?: string;
-  /** Runtime API socket for changes without a reload; the script's default when omitted, null for none. */
-  readonly runtimeSocket?: string | null;
-  /** How long a removed server may keep sessions before the apply reloads instead. */
-  readonly removalTimeoutSeconds?: number;
 }
 
 /** Options for `LocalTransport`. */

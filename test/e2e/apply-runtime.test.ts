@@ -1,6 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { request } from 'node:http';
 import { createConnection, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +19,7 @@ import { encodePayload, type PayloadOptions } from '../../core/payload.js';
 import { loadTemplate, renderConfig, type Template } from '../../core/render.js';
 import { type Spec, validateSpec } from '../../core/spec.js';
 import { LbVm } from '../fakes/lb-vm.js';
+import { askWorker } from '../helpers/ask.js';
 import { waitFor } from '../helpers/wait.js';
 
 // This file owns ports 28001-28099 and workers on 127.0.28.x / 127.0.29.x.
@@ -142,6 +142,14 @@ describe('lbsync-apply.sh runtime path on a real HAProxy (LB VM)', () => {
   /** Connections open on pool worker `id`. */
   const openOn = (id: string): number => pool.find((w) => w.id === id)?.openConnections() ?? 0;
 
+  /** A long-lived connection through the LB to w1 or w2; which one holds it. */
+  async function holdConnection(): Promise<{ sock: Socket; busy: string }> {
+    const sock = createConnection({ host: '127.0.0.1', port: FRONT });
+    held.push(sock);
+    await waitFor(() => openOn('w1') + openOn('w2') > 0, 'the held connection');
+    return { sock, busy: openOn('w1') > 0 ? 'w1' : 'w2' };
+  }
+
   /** PID of the current HAProxy worker (the one forked by the latest reload). */
   async function workerPid(): Promise<number> {
     const m = /^(\d+)\s+worker\s+0\s/m.exec(await vm.masterCommand('show proc'));
@@ -195,17 +203,7 @@ describe('lbsync-apply.sh runtime path on a real HAProxy (LB VM)', () => {
   }
 
   /** Which worker answers one fresh request through the LB. */
-  function ask(): Promise<string> {
-    return new Promise((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port: FRONT, path: '/', agent: false }, (res) => {
-        res.resume();
-        res.on('end', () => resolve(String(res.headers['x-worker'])));
-      });
-      req.setTimeout(3000, () => req.destroy(new Error('request timeout')));
-      req.on('error', reject);
-      req.end();
-    });
-  }
+  const ask = (): Promise<string> => askWorker(FRONT);
 
   /**
    * Every worker that answered a request started after `since`: our own
@@ -405,10 +403,7 @@ describe('lbsync-apply.sh runtime path on a real HAProxy (LB VM)', () => {
     // Prepare: w1 and w2 serve; a long-lived connection is open through the LB.
     const current = [worker(1), worker(2)];
     await push(current);
-    const sock = createConnection({ host: '127.0.0.1', port: FRONT });
-    held.push(sock);
-    await waitFor(() => openOn('w1') + openOn('w2') > 0, 'the held connection');
-    const busy = openOn('w1') > 0 ? 'w1' : 'w2';
+    const { sock, busy } = await holdConnection();
     const reloads = await vm.reloadCount();
     // Act: remove the worker that holds it, with a 1 s bound.
     const rest = current.filter((w) => w.id !== busy);
@@ -504,10 +499,7 @@ describe('lbsync-apply.sh runtime path on a real HAProxy (LB VM)', () => {
     // Prepare: a held connection makes the removal wait, so the apply is caught mid-way.
     const current = [worker(1), worker(2)];
     await push(current);
-    const sock = createConnection({ host: '127.0.0.1', port: FRONT });
-    held.push(sock);
-    await waitFor(() => openOn('w1') + openOn('w2') > 0, 'the held connection');
-    const busy = openOn('w1') > 0 ? 'w1' : 'w2';
+    const { sock, busy } = await holdConnection();
     const tmpDir = join(vm.stateDir, 'tmp');
     const pending = push(
       current.filter((w) => w.id !== busy),

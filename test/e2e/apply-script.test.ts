@@ -10,7 +10,6 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { request } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +22,7 @@ import { TransportError } from '../../core/errors.js';
 import { loadLbScript } from '../../core/lb-scripts.js';
 import type { ApplyResult } from '../../core/model.js';
 import { encodePayload, parseApplyResult } from '../../core/payload.js';
+import { askWorker } from '../helpers/ask.js';
 
 // Ports 21000-21099 and backends on 127.0.20.x belong to this file.
 const FRONT = 21001;
@@ -126,16 +126,7 @@ describe('lbsync-apply.sh on a real HAProxy', () => {
   async function workersSeen(requests = 12): Promise<string[]> {
     const seen = new Set<string>();
     for (let i = 0; i < requests; i++) {
-      const worker = await new Promise<string>((resolve, reject) => {
-        const req = request({ host: '127.0.0.1', port: FRONT, path: '/', agent: false }, (res) => {
-          res.resume();
-          res.on('end', () => resolve(String(res.headers['x-worker'])));
-        });
-        req.setTimeout(3000, () => req.destroy(new Error('request timeout')));
-        req.on('error', reject);
-        req.end();
-      });
-      seen.add(worker);
+      seen.add(await askWorker(FRONT));
     }
     return [...seen].sort();
   }
