@@ -1,5 +1,4 @@
-import { readFile } from 'node:fs/promises';
-import { loadApplyScript } from '../core/entry.js';
+import { loadApplyScript, loadDrainScript } from '../core/lb-scripts.js';
 import { bindOnce, type Logger } from '../core/log.js';
 import type {
   Drainer,
@@ -41,15 +40,13 @@ export interface Runtime extends TriggerDeps {
   close(): Promise<void>;
 }
 
-const DRAIN_SCRIPT_URL = new URL('../templates/lbsync-drain.sh', import.meta.url);
-
 /** The LB-side scripts, read once per process (the env may point at other copies). */
 export function lbScripts(env: NodeJS.ProcessEnv = process.env): () => Promise<LbScripts> {
   let p: Promise<LbScripts> | undefined;
   return () => {
     p ??= Promise.all([
       loadApplyScript(env.LBSYNC_APPLY_SCRIPT),
-      readFile(env.LBSYNC_DRAIN_SCRIPT ?? DRAIN_SCRIPT_URL, 'utf8'),
+      loadDrainScript(env.LBSYNC_DRAIN_SCRIPT),
     ]).then(([apply, drain]) => ({ apply, drain }));
     return p;
   };

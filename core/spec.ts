@@ -114,6 +114,8 @@ const tuning = z.strictObject({
     .optional(),
   tcpKeepAlive: z.boolean().optional(),
   httpKeepAlive: z.boolean().optional(),
+  /** Connection retries on another worker (`retries` with `option redispatch 1`). */
+  retries: z.number().int().min(0).max(10).optional(),
   /** Cap on new connections per worker (`maxconn` on each server line). */
   serverMaxconn: z.number().int().min(1).max(1_000_000).optional(),
 });

@@ -517,4 +517,25 @@ describe('GCP: audit-log event -> function -> setMetadata -> agent -> HAProxy', 
     }
     expect(status.map((s) => s.lb)).toEqual(['lb-1', 'lb-2', 'lb-3']);
   });
+  it('issues exactly one metadata write per LB per sync, and reads no status first', async () => {
+    // Prepare
+    await launch(9, 'web-a');
+    const writes = (lb: string): number =>
+      compute.count(new RegExp(`instances/${lb}/setMetadata$`));
+    const before = [writes('lb-1'), writes('lb-2')];
+    const readsBefore = compute.requests.length;
+
+    // Act
+    await sendEvent('instance-insert-first.json');
+
+    // Assess: one setMetadata each; guest attributes read only for the result.
+    expect([writes('lb-1') - (before[0] ?? 0), writes('lb-2') - (before[1] ?? 0)]).toEqual([1, 1]);
+    expect(serversIn('lb-1')).toContain(`server web-a-w9 ${addr(9)}:${NODE_PORT}`);
+    const keysRead = compute.requests
+      .slice(readsBefore)
+      .filter((r) => r.path.endsWith('/getGuestAttributes'))
+      .map((r) => r.query.get('variableKey'));
+    expect(keysRead.length).toBeGreaterThan(0);
+    expect(keysRead.every((k) => k === 'lbsync/result')).toBe(true);
+  });
 });

@@ -42,6 +42,17 @@ class ScriptedTransport implements Transport {
         retryable: true,
       });
     }
+    if (this.outcome === 'refused-by-guard') {
+      // What the LB answers when the push would remove too many of its live workers.
+      return {
+        result: 'refused',
+        generation: p.generation,
+        sha256: p.sha256,
+        servers: 10,
+        ms: 1,
+        message: 'would remove 10 of 10 live workers (100% > guards.maxRemovalPercent=50)',
+      };
+    }
     const result = this.outcome === 'applied' ? 'applied' : 'rejected';
     return { result, generation: p.generation, sha256: p.sha256, servers: p.servers, ms: 1 };
   }

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,8 +14,8 @@ import { SsmShell } from '../../../adapters/aws/shell.js';
 import { startLoad } from '../../../adapters/local/load.js';
 import { startWorkerServer } from '../../../adapters/local/workers.js';
 import { type Spec, validateSpec } from '../../../adapters/spec.js';
-import { loadApplyScript } from '../../../core/entry.js';
 import { TransportError } from '../../../core/errors.js';
+import { loadApplyScript, loadDrainScript } from '../../../core/lb-scripts.js';
 import { memoryLogger } from '../../../core/log.js';
 import { encodePayload, type Payload } from '../../../core/payload.js';
 import { RemoteScriptTransport } from '../../../core/remote-script.js';
@@ -67,10 +66,7 @@ describe('SsmTransport against the AWS fake and a real LB VM', () => {
       tuning: { maxconn: 1000 },
     });
     applyScript = await loadApplyScript();
-    drainScript = readFileSync(
-      join(import.meta.dirname, '../../../templates/lbsync-drain.sh'),
-      'utf8',
-    );
+    drainScript = await loadDrainScript();
   });
 
   afterAll(async () => {
