@@ -1,3 +1,4 @@
+import { applyScriptOptions } from '../../core/apply-contract.js';
 import { SpecError } from '../../core/errors.js';
 import type { ProviderContext, ProviderFactory } from '../../core/provider.js';
 import {
@@ -75,7 +76,7 @@ export function metadataTransportOf(
     project,
     instances: section.instances,
     clients: gcpClientsFor(ctx),
-    apply: ctx.spec.lbApply,
+    apply: applyScriptOptions(ctx.spec),
     logger: ctx.logger,
     ...tuning,
   });

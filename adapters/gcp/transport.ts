@@ -4,7 +4,7 @@ import type { ApplyResult, LbTarget, LiveState } from '../../core/model.js';
 import { type Payload, parseApplyResult } from '../../core/payload.js';
 import type { Transport } from '../../core/ports.js';
 import { DeadlineError, deadlineSignal, poll as pollUntil } from '../../core/retry.js';
-import type { LbApplySpec } from '../../core/spec.js';
+import type { ApplyScriptOptions } from '../../core/apply-contract.js';
 import {
   type GcpClients,
   gcpErrorMessage,
@@ -26,8 +26,8 @@ export interface MetadataTransportOptions {
   readonly project: string;
   readonly instances: readonly GcpLbInstance[];
   readonly clients: GcpClients;
-  /** Where the apply script acts on the LB (spec `lbApply`); travels in the manifest. */
-  readonly apply: LbApplySpec;
+  /** Where and how the apply script acts on the LB (spec `lbApply`, `runtimeSocket`); travels in the manifest. */
+  readonly apply: ApplyScriptOptions;
   /** How long to wait for the agent's result in guest attributes. */
   readonly agentTimeoutMs?: number;
   /** How often to read the guest attributes while waiting. */
