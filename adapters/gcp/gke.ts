@@ -33,13 +33,10 @@ export interface GkeTokenGrant {
 }
 
 /**
- * The ADC client for GKE: an injected one (tuning.gcp.clientOptions.authClient),
- * else ADC. A known project spares ADC its project lookups (gcloud, metadata).
+ * Application Default Credentials for GKE (the function's service account on
+ * Cloud Functions). A known project spares ADC its project lookups.
  */
-export function gkeAuthOf(ctx: ProviderContext, projectId?: string): GoogleAuth | AuthClient {
-  const injected = (tuningOf(ctx).clientOptions as { authClient?: unknown } | undefined)
-    ?.authClient;
-  if (injected instanceof GoogleAuth || injected instanceof AuthClient) return injected;
+export function gkeAuth(projectId?: string): GoogleAuth {
   return new GoogleAuth({
     scopes: [CLOUD_PLATFORM_SCOPE],
     ...(projectId !== undefined ? { projectId } : {}),
@@ -201,7 +198,7 @@ export async function gkeClusterAccess(
   signal?: AbortSignal,
 ): Promise<ClusterGrant> {
   const project = specProjectOf(request.cluster?.gke, ctx);
-  const auth = gkeAuthOf(ctx, project);
+  const auth = gkeAuth(project);
   const tokenProvider = gkeTokenProvider(auth);
   if (request.endpoint !== undefined) {
     return { endpoint: request.endpoint.url, caPem: request.endpoint.caPem, tokenProvider };
