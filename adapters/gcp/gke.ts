@@ -1,4 +1,4 @@
-import { AuthClient, GoogleAuth } from 'google-auth-library';
+import { type AuthClient, GoogleAuth } from 'google-auth-library';
 import { errorMessage, SourceError, SpecError } from '../../core/errors.js';
 import type { ProviderContext } from '../../core/provider.js';
 import { tuningOf } from './factory.js';
