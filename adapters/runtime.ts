@@ -10,6 +10,7 @@ import type {
 import type { LbScripts, ProviderContext } from '../core/provider.js';
 import { loadTemplate } from '../core/render.js';
 import { SyncCoalescer, type TriggerDeps } from '../core/trigger.js';
+import type { ClusterAccess } from './kubernetes/factory.js';
 import { factoryFor, PROVIDERS } from './registry.js';
 import type { Spec } from './spec.js';
 
@@ -173,11 +174,14 @@ export interface FunctionOverrides {
 /**
  * A function's runtime from its environment (LBSYNC_SPEC / LBSYNC_SPEC_FILE)
  * or the overrides: the one cold-start path of every cloud's function.
+ * `clusterAccess` is the function's cloud identity for `kubernetes.cluster`
+ * (EKS, AKS or GKE tokens and discovery); overrides may still replace it.
  */
 export async function buildFunctionRuntime(
   cloud: string,
   forceHint: string,
   o: FunctionOverrides = {},
+  clusterAccess?: ClusterAccess,
 ): Promise<Runtime> {
   const env = o.env ?? process.env;
   const [{ loadSpecFromEnv }, { createLogger }] = await Promise.all([
@@ -186,13 +190,20 @@ export async function buildFunctionRuntime(
   ]);
   const spec = o.spec ?? (await loadSpecFromEnv(env));
   const logger = o.logger?.child({ cloud }) ?? createLogger({ base: { cloud } });
+  const tuning =
+    clusterAccess === undefined
+      ? o.tuning
+      : {
+          ...o.tuning,
+          kubernetes: { access: clusterAccess, ...o.tuning?.kubernetes },
+        };
   return buildRuntime({
     spec,
     env,
     logger,
     forceHint,
     ...(env.LBSYNC_SPEC_FILE ? { specFile: env.LBSYNC_SPEC_FILE } : {}),
-    ...(o.tuning !== undefined ? { tuning: o.tuning } : {}),
+    ...(tuning !== undefined ? { tuning } : {}),
     ...(o.now !== undefined ? { now: o.now } : {}),
   });
 }

@@ -18,6 +18,8 @@ export type GcpTuning = Pick<
 > & {
   /** How the Compute clients are built (tests point them at the fake). */
   readonly clientOptions?: GcpClientOptions;
+  /** Base URL of the Container API for GKE discovery (default https://container.googleapis.com). */
+  readonly containerEndpoint?: string;
 };
 
 const clientsByOptions = new Map<GcpClientOptions | undefined, GcpClients>();
@@ -71,7 +73,7 @@ export function metadataTransportOf(
       'loadBalancers.project: required when the workers do not come from gcp-mig',
     ]);
   }
-  const { clientOptions: _o, ...tuning } = tuningOf(ctx);
+  const { clientOptions: _o, containerEndpoint: _c, ...tuning } = tuningOf(ctx);
   return new MetadataTransport({
     project,
     instances: section.instances,
