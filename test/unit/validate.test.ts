@@ -57,6 +57,11 @@ describe('worker addresses', () => {
     ['IPv6 loopback', '::1'],
     ['a unique local IPv6 address', 'fd00::13'],
     ['a global IPv6 address', '2001:db8::1'],
+    ['the first address past 0.0.0.0/8', '1.0.0.0'],
+    ['the neighbours of 169.254.0.0/16', '169.253.255.255'],
+    ['the address after 169.254.0.0/16', '169.255.0.0'],
+    ['a 169.x address outside link-local', '169.25.4.1'],
+    ['the last address below multicast', '223.255.255.255'],
   ])('accepts %s', (_what, address) => {
     expect(workerAddressProblem(address)).toBeNull();
     expect(canonicalWorkers([worker(address)])).toHaveLength(1);
@@ -69,6 +74,10 @@ describe('worker addresses', () => {
     ['the cloud metadata server', '169.254.169.254', /link-local.*metadata/],
     ['IPv4 link-local', '169.254.10.1', /link-local/],
     ['IPv4 multicast', '224.0.0.1', /multicast/],
+    ['the last multicast address', '239.255.255.255', /multicast/],
+    ['the first link-local address', '169.254.0.0', /link-local/],
+    ['the last link-local address', '169.254.255.255', /link-local/],
+    ['the first "this network" address above 0.0.0.0', '0.0.0.1', /0\.0\.0\.0\/8/],
     ['the limited broadcast address', '255.255.255.255', /broadcast/],
     ['reserved class E', '240.0.0.1', /reserved/],
     ['IPv4-mapped IPv6', '::ffff:10.0.0.1', /IPv4-mapped.*10\.0\.0\.1/],
