@@ -11,12 +11,18 @@ import {
   type TriggerDeps,
 } from '../../core/trigger.js';
 import type { Spec } from '../spec.js';
+import type { aksClusterAccess as Access } from './aks.js';
 import { type EventScope, eventGridTrigger, httpTrigger } from './events.js';
 import { invocationLogger } from './log.js';
 import type { RunCommandTransportSpec, VmssSourceSpec } from './provider.js';
 
-/** The function's own identity for `kubernetes.cluster.aks` (handed to buildFunctionRuntime). */
-export { aksClusterAccess } from './aks.js';
+/**
+ * The function's own identity for `kubernetes.cluster` (handed to
+ * buildFunctionRuntime). Loaded on first use: this module is in the entry
+ * point's static graph, and AKS: ARM container service, yaml would add to every cold import.
+ */
+export const aksClusterAccess: typeof Access = async (request, ctx, signal) =>
+  (await import('./aks.js')).aksClusterAccess(request, ctx, signal);
 
 /** How an HTTP caller of the Azure function forces past a guard. */
 export const AZURE_FORCE_HINT = 'POST {"lbsync":"resync","force":true} to apply anyway';

@@ -13,9 +13,15 @@ import {
 } from '../../core/trigger.js';
 import type { Spec } from '../spec.js';
 import { auditLogTrigger } from './event.js';
+import type { gkeClusterAccess as Access } from './gke.js';
 
-/** The function's own identity for `kubernetes.cluster.gke` (handed to buildFunctionRuntime). */
-export { gkeClusterAccess } from './gke.js';
+/**
+ * The function's own identity for `kubernetes.cluster` (handed to
+ * buildFunctionRuntime). Loaded on first use: this module is in the entry
+ * point's static graph, and GKE: google-auth-library, the Container API would add to every cold import.
+ */
+export const gkeClusterAccess: typeof Access = async (request, ctx, signal) =>
+  (await import('./gke.js')).gkeClusterAccess(request, ctx, signal);
 
 /** How an HTTP caller of the GCP function forces past a guard. */
 export const GCP_FORCE_HINT = 'POST {"lbsync":"resync","force":true} to apply anyway';
