@@ -1,8 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HttpRequest, InvocationContext } from '@azure/functions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { awsTriggerDeps, createAwsHandler } from '../../adapters/aws/entry.js';
 import { buildRuntime } from '../../adapters/runtime.js';
@@ -14,6 +12,7 @@ import type { ResyncTarget } from '../../core/resync.js';
 import { configureAzureFunction } from '../../functions/azure.js';
 import { FakeAws } from '../fakes/aws/fake-aws.js';
 import { FakeFunctionUrl } from '../fakes/aws/function-url.js';
+import { startAzureHost } from '../helpers/azure-host.js';
 
 /*
  * The watcher's AWS and Azure targets against the real handlers: a SigV4
@@ -36,7 +35,7 @@ describe('lbsync watch targets: how the watcher reaches each cloud function', ()
   let spec: Spec;
   let functionUrl: FakeFunctionUrl;
   let aws: FakeAws;
-  let azureHost: Server;
+  let azureHost: Awaited<ReturnType<typeof startAzureHost>>;
   const targets: ResyncTarget[] = [];
   const target = <T extends ResyncTarget>(t: T): T => {
     targets.push(t);
@@ -74,34 +73,14 @@ describe('lbsync watch targets: how the watcher reaches each cloud function', ()
       AWS_MAX_ATTEMPTS: '1',
     });
     configureAzureFunction({ spec, logger: memoryLogger([]) });
-    const fn = await import('../../functions/azure.js');
-    // A stand-in for the Functions host: function-key auth, then the registered handler.
-    azureHost = createServer(async (req, res) => {
-      const chunks: Buffer[] = [];
-      for await (const c of req) chunks.push(c as Buffer);
-      if (req.headers['x-functions-key'] !== KEY) {
-        res.writeHead(401).end();
-        return;
-      }
-      const out = await fn.onHttp(
-        new HttpRequest({
-          method: 'POST',
-          url: `http://127.0.0.1:${AZURE_PORT}${req.url}`,
-          body: { string: Buffer.concat(chunks).toString('utf8') },
-        }),
-        new InvocationContext({ functionName: 'lbsync', logHandler: () => {} }),
-      );
-      res.writeHead(out.status ?? 200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(out.jsonBody));
-    });
-    await new Promise<void>((r) => azureHost.listen(AZURE_PORT, '127.0.0.1', () => r()));
+    azureHost = await startAzureHost(AZURE_PORT, KEY);
   });
 
   afterAll(async () => {
     for (const t of targets) t.close?.();
     await functionUrl?.stop();
     await aws?.stop();
-    await new Promise<void>((r) => (azureHost ? azureHost.close(() => r()) : r()));
+    await azureHost?.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -152,7 +131,7 @@ describe('lbsync watch targets: how the watcher reaches each cloud function', ()
   });
 
   it('posts to the Azure function with its key; a wrong key is refused for good', async () => {
-    const url = `http://127.0.0.1:${AZURE_PORT}/api/lbsync`;
+    const url = azureHost.url;
     // Act
     const ok = await target(azureWatchTarget({ url, key: KEY })).send(DRY);
     const wrong = await target(azureWatchTarget({ url, key: 'wrong' })).send(DRY);
