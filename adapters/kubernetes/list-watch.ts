@@ -4,8 +4,9 @@ import { type BackoffPolicy, backoffDelay, type Clock } from '../../core/debounc
 import { errorMessage } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { Connection } from './connect.js';
-import { type ApiCall, describeKubernetesError, httpStatus } from './errors.js';
-import { DEFAULT_RETRY, type RetryPolicy, withRetries } from './retry.js';
+import { describeKubernetesError, httpStatus } from './errors.js';
+import { listResource } from './list-pages.js';
+import type { RetryPolicy } from './retry.js';
 import type { Change } from './watch-filter.js';
 
 /*
@@ -129,7 +130,16 @@ export class ListWatch<R extends WatchedResource> {
   }
 
   private async relist(): Promise<void> {
-    const { items, resourceVersion } = await this.listAll();
+    const { items, resourceVersion } = await listResource<WatchedTypes[R]>(
+      this.conn,
+      this.resource,
+      {
+        logger: this.o.logger,
+        signal: this.abort.signal,
+        ...(this.o.pageSize !== undefined ? { pageSize: this.o.pageSize } : {}),
+        ...(this.o.retry !== undefined ? { retry: this.o.retry } : {}),
+      },
+    );
     if (this.stopped) return;
     this.counts.lists++;
     const fresh = new Map(items.map((i) => [keyOf(i), i] as const));
@@ -147,52 +157,6 @@ export class ListWatch<R extends WatchedResource> {
       this.listed = true;
       this.onFirstList();
     }
-  }
-
-  private async listAll(): Promise<{ items: WatchedTypes[R][]; resourceVersion: string }> {
-    const call: ApiCall = { verb: 'list', resource: this.resource };
-    const limit = this.o.pageSize ?? 500;
-    for (let restart = 0; ; restart++) {
-      const items: WatchedTypes[R][] = [];
-      let cont: string | undefined;
-      let rv = '';
-      try {
-        do {
-          const from = cont;
-          const page = await withRetries(
-            call,
-            {
-              policy: { ...DEFAULT_RETRY, ...this.o.retry },
-              logger: this.o.logger,
-              signal: this.abort.signal,
-              refreshCredentials: () => this.conn.refreshCredentials(),
-              passThrough: (e) => from !== undefined && httpStatus(e) === 410,
-            },
-            () => this.page(limit, from),
-          );
-          items.push(...(page.items as WatchedTypes[R][]));
-          rv = page.metadata?.resourceVersion ?? rv;
-          cont = page.metadata?._continue === '' ? undefined : page.metadata?._continue;
-        } while (cont !== undefined);
-        return { items, resourceVersion: rv };
-      } catch (err) {
-        if (httpStatus(err) !== 410 || restart >= 3) throw err;
-      }
-    }
-  }
-
-  private page(
-    limit: number,
-    cont: string | undefined,
-  ): Promise<{
-    items: KubernetesObject[];
-    metadata?: { resourceVersion?: string; _continue?: string };
-  }> {
-    const params = { limit, ...(cont === undefined ? {} : { _continue: cont }) };
-    const options = this.conn.options(this.abort.signal);
-    return this.resource === 'nodes'
-      ? this.conn.core.listNode(params, options)
-      : this.conn.core.listServiceForAllNamespaces(params, options);
   }
 
   private async openWatch(): Promise<void> {

@@ -64,8 +64,7 @@ export interface ClusterWatcherStats {
 export class ClusterWatcher {
   public readonly nodes: ListWatch<'nodes'>;
   public readonly services: ListWatch<'services'>;
-  /** The last answer of the function, if any. */
-  public lastDelivery: ResyncDelivery | undefined;
+  private last: ResyncDelivery | undefined;
   private readonly debouncer: Debouncer;
   private readonly logger: Logger;
   private readonly reasons: string[] = [];
@@ -142,6 +141,11 @@ export class ClusterWatcher {
     };
   }
 
+  /** The function's last answer, if any. */
+  public get lastDelivery(): ResyncDelivery | undefined {
+    return this.last;
+  }
+
   /** True while a resync is scheduled, being sent, or owed. */
   public get pending(): boolean {
     return this.debouncer.pending;
@@ -196,7 +200,7 @@ export class ClusterWatcher {
       { lbsync: 'resync', force: false, dryRun: this.o.dryRun === true },
       signal,
     );
-    this.lastDelivery = d;
+    this.last = d;
     if (d.delivered) this.counts.delivered++;
     this.logger[d.delivered && !d.retry ? 'info' : 'warn'](
       {
