@@ -1,6 +1,7 @@
 // npm run bench: runs every benchmark, prints tables, writes bench/results/<id>.json.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { benchApplyPaths } from './apply.js';
 import { benchApply, benchRenderPlan } from './core.js';
 import { type BenchTable, formatTable } from './table.js';
 
@@ -9,6 +10,7 @@ type Bench = () => Promise<BenchTable | readonly BenchTable[]>;
 const benches: [string, Bench][] = [
   ['render-plan', benchRenderPlan],
   ['apply-local', benchApply],
+  ['apply', benchApplyPaths],
 ];
 // Cloud benchmarks are optional modules: each cloud path adds bench/<cloud>.ts.
 for (const cloud of ['aws', 'azure', 'gcp'] as const) {

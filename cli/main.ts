@@ -152,7 +152,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
       const spec = await loadSpec(specFile);
       const legacy = isLegacySpec(parseSpecDocument(await readFile(specFile, 'utf8'), specFile));
       out(
-        `${specFile}: ok (${spec.name}, workers ${spec.workers.source}, LBs ${spec.loadBalancers.transport}, cloud ${spec.cloud}, profile ${spec.profile}, ${spec.services.length} services)\n`,
+        `${specFile}: ok (${spec.name}, workers ${spec.workers.source}, LBs ${spec.loadBalancers.transport}, cloud ${spec.cloud}, profile ${spec.profile}, ${spec.services.length} service${spec.services.length === 1 ? '' : 's'})\n`,
       );
       if (legacy) {
         out(
