@@ -1,10 +1,10 @@
+import type { ApplyScriptOptions } from '../../core/apply-contract.js';
 import { TransportError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { ApplyResult, LbTarget, LiveState } from '../../core/model.js';
 import { type Payload, parseApplyResult } from '../../core/payload.js';
 import type { Transport } from '../../core/ports.js';
 import { DeadlineError, deadlineSignal, poll as pollUntil } from '../../core/retry.js';
-import type { ApplyScriptOptions } from '../../core/apply-contract.js';
 import {
   type GcpClients,
   gcpErrorMessage,
