@@ -14,7 +14,7 @@ import { type Spec, validateSpec } from '../../adapters/spec.js';
 import { watchKubeConfig, watchTarget } from '../../cli/watch.js';
 import { memoryLogger } from '../../core/log.js';
 import { configureGcpFunction } from '../../functions/gcp.js';
-import { FakeIdentityServer } from '../fakes/gcp/identity-server.js';
+import { FakeGoogleIdentity } from '../fakes/gcp/identity.js';
 import type { PolicyRule } from '../fakes/kubernetes/auth.js';
 import { FakeKubernetes } from '../fakes/kubernetes/fake-kubernetes.js';
 import { ManualClock } from '../helpers/manual-clock.js';
@@ -55,7 +55,7 @@ function rulesOf(docs: readonly Record<string, unknown>[]): PolicyRule[] {
 describe('lbsync watch: cluster changes -> one debounced, authenticated resync -> the GCP function', () => {
   let dir: string;
   let fake: FakeKubernetes;
-  let identity: FakeIdentityServer;
+  let identity: FakeGoogleIdentity;
   let haproxy: HaproxyProcess;
   let server: Server;
   let watcher: ClusterWatcher;
@@ -91,12 +91,12 @@ describe('lbsync watch: cluster changes -> one debounced, authenticated resync -
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'lbsync-e2e-watch-'));
     fake = await FakeKubernetes.start({ port: API_PORT });
-    identity = await FakeIdentityServer.start(
-      METADATA_PORT,
-      'lbsync-watcher@lbsync-demo.iam.gserviceaccount.com',
-    );
+    identity = await FakeGoogleIdentity.start(METADATA_PORT, {
+      project: 'lbsync-demo',
+      email: 'lbsync-wt-watch@lbsync-demo.iam.gserviceaccount.com',
+    });
     Object.assign(process.env, {
-      GCE_METADATA_HOST: `127.0.0.1:${METADATA_PORT}`,
+      GCE_METADATA_HOST: identity.host,
       METADATA_SERVER_DETECTION: 'assume-present',
     });
     haproxy = await HaproxyProcess.start({ dir, config: BOOT });
@@ -217,7 +217,10 @@ describe('lbsync watch: cluster changes -> one debounced, authenticated resync -
       loadBalancer: { ingress: [{ ip: '127.0.0.1', ipMode: 'Proxy' }] },
     });
     const token = posts[0]?.authorization?.replace(/^Bearer /, '') ?? '';
-    expect(identity.verify(token)).toMatchObject({ aud: `http://127.0.0.1:${FUNCTION_PORT}` });
+    expect(identity.verifyIdentity(token)).toMatchObject({
+      aud: `http://127.0.0.1:${FUNCTION_PORT}`,
+      email: 'lbsync-wt-watch@lbsync-demo.iam.gserviceaccount.com',
+    });
     // The function's own writes reach the watcher and wake nothing.
     await seenServiceVersion('shop', 'web');
     expect(watcher.pending).toBe(false);
