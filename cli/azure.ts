@@ -12,7 +12,8 @@
  *   report (per-LB outcomes), also when some LB failed.
  */
 import { LbsyncError } from '../core/errors.js';
-import { postResync } from './http-resync.js';
+import type { ResyncTarget } from '../core/resync.js';
+import { httpResyncTarget, postResync } from './http-resync.js';
 
 /** Options of `lbsync resync --cloud azure`. */
 export interface AzureResyncOptions {
@@ -43,5 +44,24 @@ export async function resyncAzure(options: AzureResyncOptions): Promise<unknown>
     hint: (status) =>
       status === 401 ? ' (wrong or missing function key: --key or LBSYNC_FUNCTION_KEY)' : '',
     makeError: (message, o) => new AzureCliError(message, o),
+  });
+}
+
+/** Options of the watcher's Azure target. */
+export interface AzureWatchTargetOptions {
+  /** The `lbsync` HTTP function URL, https://<app>.azurewebsites.net/api/lbsync. */
+  readonly url: string;
+  /** The function key (in the cluster: from a Secret, as LBSYNC_FUNCTION_KEY). */
+  readonly key: string;
+}
+
+/** The `lbsync watch --target azure` ResyncTarget: POST with the `x-functions-key` header. */
+export function azureWatchTarget(o: AzureWatchTargetOptions): ResyncTarget {
+  if (o.key === '') throw new AzureCliError('the Azure target needs a function key');
+  const headers = { 'x-functions-key': o.key };
+  return httpResyncTarget({
+    url: o.url,
+    description: `azure function key -> ${o.url}`,
+    headers: async () => headers,
   });
 }

@@ -11,9 +11,11 @@
  *   POSTs {"lbsync":"resync","force":…,"dryRun":…} with `Authorization: Bearer <id token>`
  *   and returns the function's JSON report (per-LB outcomes), also when some LB failed.
  */
+import { readFile } from 'node:fs/promises';
 import { GoogleAuth } from 'google-auth-library';
 import { errorMessage, LbsyncError } from '../core/errors.js';
-import { postResync } from './http-resync.js';
+import type { ResyncTarget } from '../core/resync.js';
+import { httpResyncTarget, postResync } from './http-resync.js';
 
 /** Options of `lbsync resync --cloud gcp`. */
 export interface GcpResyncOptions {
@@ -55,5 +57,48 @@ export async function resyncGcp(options: GcpResyncOptions): Promise<unknown> {
     dryRun: options.dryRun === true,
     timeoutMs: 600_000,
     makeError: (message, o) => new GcpCliError(message, o),
+  });
+}
+
+/** Options of the watcher's GCP target. */
+export interface GcpWatchTargetOptions {
+  /** The lbsyncGcpResync function URL. */
+  readonly url: string;
+  /** The token audience (default: the URL's origin, as Cloud Run expects). */
+  readonly audience?: string;
+  /**
+   * Read the identity token from this file on every request (a token minted
+   * elsewhere, e.g. `gcloud auth print-identity-token`); default: mint one
+   * from Application Default Credentials, which on GKE with Workload Identity
+   * is the metadata server speaking for the watcher's Google service account.
+   */
+  readonly idTokenFile?: string;
+}
+
+/** The `lbsync watch --target gcp` ResyncTarget: POST with a Bearer identity token. */
+export function gcpWatchTarget(o: GcpWatchTargetOptions): ResyncTarget {
+  const audience = o.audience ?? new URL(o.url).origin;
+  // One client: it caches the token until shortly before its `exp`.
+  let client: Promise<{ getRequestHeaders(url?: string): Promise<Headers> }> | undefined;
+  const headers = async (): Promise<Record<string, string>> => {
+    if (o.idTokenFile !== undefined) {
+      const token = (await readFile(o.idTokenFile, 'utf8')).trim();
+      if (token === '') throw new GcpCliError(`${o.idTokenFile} is empty`);
+      return { authorization: `Bearer ${token}` };
+    }
+    client ??= new GoogleAuth().getIdTokenClient(audience).catch((err: unknown) => {
+      client = undefined;
+      throw err;
+    });
+    const h = await (await client).getRequestHeaders(o.url);
+    const value = h.get('authorization');
+    if (value === null)
+      throw new GcpCliError('Application Default Credentials gave no identity token');
+    return { authorization: value };
+  };
+  return httpResyncTarget({
+    url: o.url,
+    description: `gcp identity token (audience ${audience}) -> ${o.url}`,
+    headers,
   });
 }

@@ -1,4 +1,10 @@
 import { errorMessage } from '../core/errors.js';
+import {
+  classifyAnswer,
+  type ResyncDelivery,
+  type ResyncTarget,
+  unreachable,
+} from '../core/resync.js';
 
 /** Options for `postResync`. */
 export interface PostResyncOptions {
@@ -52,4 +58,65 @@ export async function postResync(o: PostResyncOptions): Promise<unknown> {
       retryable: res.status >= 500,
     },
   );
+}
+
+/** Options for `httpResyncTarget`. */
+export interface HttpResyncTargetOptions {
+  readonly url: string;
+  /** For logs: how it authenticates and where it posts (never the credential). */
+  readonly description: string;
+  /** The auth headers, asked per request (tokens expire; keys may rotate). */
+  readonly headers: () => Promise<Readonly<Record<string, string>>>;
+}
+
+/** POST `body` (JSON text) with `headers` and read the function's answer; never throws. */
+export async function postForDelivery(
+  url: string,
+  headers: Readonly<Record<string, string>>,
+  body: string,
+  signal?: AbortSignal,
+): Promise<ResyncDelivery> {
+  let res: Response;
+  let text: string;
+  try {
+    res = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body,
+      ...(signal !== undefined ? { signal } : {}),
+    });
+    text = await res.text();
+  } catch (err) {
+    return unreachable(url, err);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return classifyAnswer(res.status, json, text);
+}
+
+/**
+ * A ResyncTarget that POSTs the manual body to an HTTP function and reads
+ * its answer with classifyAnswer (core/resync.ts). Never throws: failing to
+ * get a token or to reach the URL is a delivery that may be retried.
+ */
+export function httpResyncTarget(o: HttpResyncTargetOptions): ResyncTarget {
+  return {
+    description: o.description,
+    async send(body, signal) {
+      let auth: Readonly<Record<string, string>>;
+      try {
+        auth = await o.headers();
+      } catch (err) {
+        return {
+          ...unreachable(o.url, err),
+          detail: `no credentials for ${o.url}: ${errorMessage(err)}`,
+        };
+      }
+      return postForDelivery(o.url, auth, JSON.stringify(body), signal);
+    },
+  };
 }

@@ -19,6 +19,7 @@ import { parseSpecDocument } from '../core/spec.js';
 import { runSync } from '../core/sync.js';
 import { statusOf } from './lb-status.js';
 import { formatReport } from './output.js';
+import { addWatchCommands } from './watch.js';
 
 /** Exit codes of the CLI. */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
@@ -300,6 +301,8 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
         );
       }
     });
+
+  addWatchCommands(program, out);
 
   program
     .command('providers')

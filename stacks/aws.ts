@@ -1,6 +1,7 @@
 import type * as AwsNamespace from '@pulumi/aws';
 import { AWS_DETAIL_TYPES, asgSection, ssmSection } from '../adapters/aws/provider.js';
 import type { Spec } from '../adapters/spec.js';
+import { type AwsKubernetesOptions, awsKubernetes } from './aws-kubernetes.js';
 import {
   assertDeployable,
   assertPackage,
@@ -55,6 +56,17 @@ export interface AwsStackOptions {
   readonly hookHeartbeatSeconds?: number;
   /** Days to keep the function's logs; default 30. */
   readonly logRetentionDays?: number;
+  /**
+   * Run the function in these VPC subnets, e.g. to reach a private EKS API
+   * endpoint (docs/kubernetes.md). The subnets need a route to the AWS APIs
+   * lbsync calls (NAT or VPC endpoints for SSM, EC2, Auto Scaling, STS, EKS).
+   */
+  readonly vpc?: {
+    readonly subnetIds: readonly string[];
+    readonly securityGroupIds: readonly string[];
+  };
+  /** EKS access and the cluster watcher's function URL (stacks/aws-kubernetes.ts). */
+  readonly kubernetes?: AwsKubernetesOptions;
 }
 
 /** Arguments of {@link awsStack}. */
@@ -182,6 +194,30 @@ export function awsStack(args: AwsStackArgs): StackResult {
     new aws.iam.RolePolicy(`${name}-policy`, { role: role.id, name: 'lbsync', policy }, inRegion),
   );
 
+  if (
+    o.vpc !== undefined &&
+    (o.vpc.subnetIds.length === 0 || o.vpc.securityGroupIds.length === 0)
+  ) {
+    throw new StackConfigError('options.vpc needs subnetIds and securityGroupIds');
+  }
+  // Lambda manages the VPC network interfaces with this AWS managed policy.
+  const vpcAccess =
+    o.vpc === undefined
+      ? []
+      : [
+          keep(
+            new aws.iam.RolePolicyAttachment(
+              `${name}-vpc-access`,
+              {
+                role: role.name,
+                policyArn: partition.partition.apply(
+                  (p) => `arn:${p}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole`,
+                ),
+              },
+              inRegion,
+            ),
+          ),
+        ];
   const fn = keep(
     new aws.lambda.Function(
       `${name}-fn`,
@@ -200,10 +236,30 @@ export function awsStack(args: AwsStackArgs): StackResult {
           variables: { ...functionEnvironment(spec), NODE_OPTIONS: '--enable-source-maps' },
         },
         loggingConfig: { logFormat: 'JSON', logGroup: logGroup.name },
+        ...(o.vpc !== undefined
+          ? {
+              vpcConfig: {
+                subnetIds: [...o.vpc.subnetIds],
+                securityGroupIds: [...o.vpc.securityGroupIds],
+              },
+            }
+          : {}),
       },
-      { ...inRegion, dependsOn: [rolePolicy, logGroup] },
+      { ...inRegion, dependsOn: [rolePolicy, logGroup, ...vpcAccess] },
     ),
   );
+  const k8s = awsKubernetes({
+    aws,
+    spec,
+    name,
+    region,
+    role,
+    fn,
+    arnParts,
+    opts: inRegion,
+    ...(o.kubernetes !== undefined ? { options: o.kubernetes } : {}),
+  });
+  resources.push(...k8s.resources);
 
   // Lambda's own async retries (function errors: the handler throws when a
   // retry could help); events older than an hour are stale, the schedule
@@ -334,6 +390,7 @@ export function awsStack(args: AwsStackArgs): StackResult {
       scheduleRule: schedule.name,
       deadLetterQueueUrl: dlq.url,
       logGroup: logGroup.name,
+      ...k8s.outputs,
     },
     resources,
   };

@@ -2,6 +2,7 @@ import type * as AzureNamespace from '@pulumi/azure-native';
 import type * as PulumiTypes from '@pulumi/pulumi';
 import { AZURE_EVENT_TYPES, runCommandSection, vmssSection } from '../adapters/azure/provider.js';
 import type { Spec } from '../adapters/spec.js';
+import { type AzureKubernetesOptions, azureKubernetes } from './azure-kubernetes.js';
 import {
   assertDeployable,
   assertPackage,
@@ -97,6 +98,15 @@ export interface AzureStackOptions {
   readonly stagingStorageAccountId?: string;
   /** Expiry of the package URL's read-only SAS; default 2035-01-01 (fixed, so deploys are stable). */
   readonly packageSasExpiry?: string;
+  /**
+   * Integrate the Function App with this VNet subnet (delegated to
+   * Microsoft.Web/serverFarms), e.g. to reach a private AKS API server; all
+   * outbound traffic then routes through the VNet. Consumption plans cannot
+   * do that, so the app moves to an Elastic Premium (EP1) plan.
+   */
+  readonly vnetSubnetId?: string;
+  /** AKS access (stacks/azure-kubernetes.ts). */
+  readonly kubernetes?: AzureKubernetesOptions;
 }
 
 /** Arguments of {@link azureStack}. */
@@ -290,7 +300,10 @@ export function azureStack(args: AzureStackArgs): StackResult {
         location: o.location,
         kind: 'Linux',
         reserved: true,
-        sku: { name: 'Y1', tier: 'Dynamic' },
+        sku:
+          o.vnetSubnetId === undefined
+            ? { name: 'Y1', tier: 'Dynamic' }
+            : { name: 'EP1', tier: 'ElasticPremium' },
       },
       inSub,
     ),
@@ -314,7 +327,9 @@ export function azureStack(args: AzureStackArgs): StackResult {
         serverFarmId: plan.id,
         httpsOnly: true,
         identity: { type: 'SystemAssigned' },
+        ...(o.vnetSubnetId !== undefined ? { virtualNetworkSubnetId: o.vnetSubnetId } : {}),
         siteConfig: {
+          ...(o.vnetSubnetId !== undefined ? { vnetRouteAllEnabled: true } : {}),
           linuxFxVersion: 'Node|22',
           ftpsState: 'Disabled',
           minTlsVersion: '1.2',
@@ -330,6 +345,17 @@ export function azureStack(args: AzureStackArgs): StackResult {
       throw new StackConfigError('the Function App has no identity');
     return i.principalId;
   });
+
+  const k8s = azureKubernetes({
+    azure,
+    spec,
+    name,
+    subscriptionId: sub,
+    principalId,
+    opts: inSub,
+    ...(o.kubernetes !== undefined ? { options: o.kubernetes } : {}),
+  });
+  resources.push(...k8s.resources);
 
   const scopes = [...new Set([`/subscriptions/${sub}`, `/subscriptions/${lbSub}`])];
   const role = (id: string, title: string, actions: readonly string[]) =>
@@ -499,6 +525,7 @@ export function azureStack(args: AzureStackArgs): StackResult {
       resyncUrl: pulumi.interpolate`https://${app.defaultHostName}/api/${AZURE_FUNCTIONS.http}`,
       identityPrincipalId: principalId,
       eventSubscription: subscription.name,
+      ...k8s.outputs,
     },
     resources,
   };

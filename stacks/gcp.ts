@@ -6,6 +6,7 @@ import {
   migSection,
 } from '../adapters/gcp/provider.js';
 import type { Spec } from '../adapters/spec.js';
+import { type GcpKubernetesOptions, gcpKubernetes } from './gcp-kubernetes.js';
 import {
   assertDeployable,
   assertPackage,
@@ -82,6 +83,14 @@ export interface GcpStackOptions {
   readonly lbServiceAccountEmail?: string;
   /** Enable the APIs in {@link GCP_SERVICES}; default true (never disabled on removal). */
   readonly enableServices?: boolean;
+  /**
+   * Serverless VPC Access connector (`projects/<p>/locations/<r>/connectors/<name>`)
+   * for both functions, e.g. to reach a private GKE control plane; only
+   * private ranges go through it.
+   */
+  readonly vpcConnector?: string;
+  /** GKE access and the cluster watcher (stacks/gcp-kubernetes.ts). */
+  readonly kubernetes?: GcpKubernetesOptions;
 }
 
 /** Arguments of {@link gcpStack}. */
@@ -265,6 +274,9 @@ export function gcpStack(args: GcpStackArgs): StackResult {
     maxInstanceRequestConcurrency: 1,
     ingressSettings,
     allTrafficOnLatestRevision: true,
+    ...(o.vpcConnector !== undefined
+      ? { vpcConnector: o.vpcConnector, vpcConnectorEgressSettings: 'PRIVATE_RANGES_ONLY' }
+      : {}),
   });
   const [firstMethod, ...otherMethods] = GCP_AUDIT_METHODS;
   const auditFilters = (method: string) => [
@@ -347,6 +359,18 @@ export function gcpStack(args: GcpStackArgs): StackResult {
     );
   }
 
+  const k8s = gcpKubernetes({
+    gcp,
+    spec,
+    name,
+    project,
+    region,
+    fnAccount,
+    httpFn,
+    ...(o.kubernetes !== undefined ? { options: o.kubernetes } : {}),
+  });
+  resources.push(...k8s.resources);
+
   const job = keep(
     new gcp.cloudscheduler.Job(
       `${name}-schedule`,
@@ -379,6 +403,7 @@ export function gcpStack(args: GcpStackArgs): StackResult {
       functionServiceAccount: fnAccount.email,
       schedulerJob: job.name,
       sourceBucket: bucket.name,
+      ...k8s.outputs,
     },
     resources,
   };

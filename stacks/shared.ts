@@ -27,6 +27,9 @@ export interface StackResult {
   readonly resources: readonly StackResource[];
 }
 
+/** The cluster watcher's namespace and service account (templates/kubernetes/rbac.yaml). */
+export const WATCHER_SERVICE_ACCOUNT = { namespace: 'lbsync', name: 'lbsync-watcher' } as const;
+
 /** A spec or option the stack cannot deploy; not retryable, fix the input. */
 export class StackConfigError extends Error {
   /** Always false: a deploy with the same input fails the same way. */

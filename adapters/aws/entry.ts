@@ -9,6 +9,7 @@ import {
 import type { Runtime } from '../runtime.js';
 import { awsTrigger } from './events.js';
 import { asgSourceOf, awsClientsFor, ssmRegion } from './factory.js';
+import { functionUrlResponse, functionUrlTrigger, isFunctionUrlEvent } from './function-url.js';
 import { AsgLifecycle } from './lifecycle.js';
 import type { AsgSourceSpec, SsmTransportSpec } from './provider.js';
 import { EventBridgeReporter } from './report.js';
@@ -63,6 +64,7 @@ export function awsTriggerDeps(rt: Runtime): Runtime {
  * The Lambda handler over trigger deps: event -> trigger -> run -> result.
  * A result the platform should retry becomes a thrown SyncFailedError
  * (Lambda and EventBridge retry failed invocations); anything else returns.
+ * A function URL request (the cluster watcher's) gets an HTTP answer instead.
  */
 export function createAwsHandler(
   deps: TriggerDeps & { readonly spec: Runtime['spec'] },
@@ -76,9 +78,13 @@ export function createAwsHandler(
         ? logger.child({ requestId: context.awsRequestId })
         : logger;
     const remaining = context?.getRemainingTimeInMillis?.();
-    const result = await runTrigger(awsTrigger(event, groups), deps, log, {
-      ...(remaining !== undefined ? { deadline: Date.now() + remaining } : {}),
-    });
+    const options = remaining !== undefined ? { deadline: Date.now() + remaining } : {};
+    if (isFunctionUrlEvent(event)) {
+      const t = functionUrlTrigger(event);
+      if ('refused' in t) return t.refused;
+      return functionUrlResponse(await runTrigger(t.trigger, deps, log, options));
+    }
+    const result = await runTrigger(awsTrigger(event, groups), deps, log, options);
     if (answerOf(result).retry) throw new SyncFailedError(result);
     return result;
   };

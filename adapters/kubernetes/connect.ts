@@ -41,7 +41,9 @@ export type ClusterConnection =
       /** SNI / certificate name when it differs from the endpoint's host. */
       readonly tlsServerName?: string;
     }
-  | { readonly kubeconfigPath: string; readonly context?: string };
+  | { readonly kubeconfigPath: string; readonly context?: string }
+  /** A loaded KubeConfig (the watcher: in-cluster service account, or the default kubeconfig). */
+  | { readonly kubeConfig: KubeConfig };
 
 /** Options for `CachedToken`. */
 export interface CachedTokenOptions {
@@ -132,7 +134,12 @@ export function connect(c: ClusterConnection, o: ConnectOptions = {}): Connectio
   let token: CachedToken | undefined;
   let agent: Agent | undefined;
 
-  if ('kubeconfigPath' in c) {
+  if ('kubeConfig' in c) {
+    const cluster = c.kubeConfig.getCurrentCluster();
+    if (cluster === null) throw new InputError('the kubeconfig names no current cluster');
+    server = cluster.server;
+    authMethods = { default: c.kubeConfig };
+  } else if ('kubeconfigPath' in c) {
     const kc = new KubeConfig();
     try {
       kc.loadFromFile(c.kubeconfigPath);

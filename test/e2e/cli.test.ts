@@ -84,14 +84,22 @@ describe('lbsync CLI', () => {
     );
   });
 
-  it.each(['validate', 'render', 'plan', 'apply', 'demo', 'schema', 'resync', 'status'])(
-    'prints --help for %s',
-    async (cmd) => {
-      const r = await lbsync(cmd, '--help');
-      expect(r.code).toBe(0);
-      expect(r.stdout).toContain(`Usage: lbsync ${cmd}`);
-    },
-  );
+  it.each([
+    'validate',
+    'render',
+    'plan',
+    'apply',
+    'demo',
+    'schema',
+    'resync',
+    'status',
+    'watch',
+    'rbac',
+  ])('prints --help for %s', async (cmd) => {
+    const r = await lbsync(cmd, '--help');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`Usage: lbsync ${cmd}`);
+  });
 
   it.each([
     ['aws', '--function <name|arn>'],

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Authenticator } from '../kubernetes/auth.js';
@@ -13,6 +13,9 @@ import type { Authenticator } from '../kubernetes/auth.js';
  *       -> { access_token, expires_in, token_type: "Bearer" }
  *   GET /computeMetadata/v1/instance/service-accounts/default/email
  *   GET /computeMetadata/v1/project/project-id
+ *   GET /computeMetadata/v1/instance/service-accounts/default/identity?audience=…
+ *       -> an identity token (a JWT for that audience), as the GKE metadata
+ *          server gives a Workload Identity pod (the cluster watcher)
  *
  * Every request needs `Metadata-Flavor: Google`, and every answer carries
  * it (the library checks). The fake remembers the tokens it issued, so the
@@ -33,6 +36,9 @@ export class FakeGoogleIdentity {
   /** Lifetime of issued tokens (the real one: about an hour). */
   public lifetimeSeconds = 3599;
   private readonly issued = new Map<string, IssuedGoogleToken>();
+  /** Identity tokens issued, oldest first. */
+  public readonly identityTokens: { readonly audience: string; readonly token: string }[] = [];
+  private readonly signingKey = randomBytes(32);
   private failures = { status: 503, remaining: 0 };
 
   private constructor(
@@ -71,6 +77,10 @@ export class FakeGoogleIdentity {
           return;
         }
         reply(200, JSON.stringify(fake.issue()), 'application/json');
+      } else if (path === `${base}/instance/service-accounts/default/identity`) {
+        const audience = url.searchParams.get('audience') ?? '';
+        if (audience === '') reply(400, 'non-empty audience parameter required\n');
+        else reply(200, fake.issueIdentity(audience));
       } else reply(404, 'not found\n');
     });
     await new Promise<void>((resolve, reject) => {
@@ -101,6 +111,20 @@ export class FakeGoogleIdentity {
     return t === undefined || Date.now() >= t.expiresAt ? null : t;
   }
 
+  /** The claims of an identity token this server signed and that has not expired; else null. */
+  public verifyIdentity(token: string): { readonly aud: string; readonly email: string } | null {
+    const [h, p, sig] = token.split('.');
+    if (h === undefined || p === undefined || sig === undefined) return null;
+    if (createHmac('sha256', this.signingKey).update(`${h}.${p}`).digest('base64url') !== sig)
+      return null;
+    const claims = JSON.parse(Buffer.from(p, 'base64url').toString('utf8')) as {
+      aud: string;
+      email: string;
+      exp: number;
+    };
+    return claims.exp * 1000 > Date.now() ? claims : null;
+  }
+
   /** A GKE API server's authenticator: this account's live tokens, as its email. */
   public gkeAuthenticator(groups: readonly string[] = []): Authenticator {
     return (token) => {
@@ -122,5 +146,21 @@ export class FakeGoogleIdentity {
       expiresAt: Date.now() + this.lifetimeSeconds * 1000,
     });
     return { access_token: token, expires_in: this.lifetimeSeconds, token_type: 'Bearer' };
+  }
+
+  private issueIdentity(audience: string): string {
+    const b64 = (v: unknown): string => Buffer.from(JSON.stringify(v)).toString('base64url');
+    const now = Math.floor(Date.now() / 1000);
+    const body = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({
+      iss: 'https://accounts.google.com',
+      aud: audience,
+      azp: this.email,
+      email: this.email,
+      iat: now,
+      exp: now + this.lifetimeSeconds,
+    })}`;
+    const token = `${body}.${createHmac('sha256', this.signingKey).update(body).digest('base64url')}`;
+    this.identityTokens.push({ audience, token });
+    return token;
   }
 }

@@ -47,6 +47,9 @@ function computedOutputs(
       ...(type === 'aws:sqs/queue:Queue'
         ? { url: `https://sqs.eu-west-1.amazonaws.com/${ACCOUNT}/${n}` }
         : {}),
+      ...(type === 'aws:lambda/functionUrl:FunctionUrl'
+        ? { functionUrl: 'https://abcdefghij0123456789.lambda-url.eu-west-1.on.aws/' }
+        : {}),
     };
   }
   if (type.startsWith('azure-native:')) {
