@@ -378,3 +378,48 @@ describe('lbsync plan, render, apply and status with a kubernetes section, throu
     expect(r.stderr).toBe('lbsync: the cluster could not be read\n');
   });
 });
+
+describe('lbsync demo --kubernetes', () => {
+  it('runs the Kubernetes act against the simulated API server and cleans up after itself', async () => {
+    const r = await lbsync(
+      'demo',
+      '--kubernetes',
+      '--port',
+      '35910',
+      '--subnet',
+      '127.0.39',
+      '--node-port',
+      '30391',
+      '--api-port',
+      '35900',
+    );
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('SIMULATED Kubernetes API server');
+    expect(r.stdout).toMatch(
+      /Service demo\/web: external IP 127\.0\.0\.1 \(status\.loadBalancer\.ingress, ipMode Proxy\)/,
+    );
+    expect(r.stdout).toMatch(/node-1: draining \(to-be-deleted-taint\)/);
+    expect(r.stdout).toMatch(/127\.0\.0\.1:35912 listening before: yes, after: no/);
+    expect(r.stdout).toContain(
+      'finalizer lbsync.io/load-balancer-cleanup released; Service demo/api gone',
+    );
+    expect(r.stdout).toMatch(/\n\d+ requests, 0 failed\n/);
+    expect(r.stdout).toContain('demo ok');
+    // Everything it started is gone: its work dir, and every process that named it.
+    const work = /work dir (\S+)/.exec(r.stdout)?.[1] ?? '';
+    expect(work).toMatch(/lbsync-demo-k8s-/);
+    expect(existsSync(work)).toBe(false);
+    const left = await new Promise<string>((resolve) => {
+      const p = spawn('pgrep', ['-f', work]);
+      let out = '';
+      p.stdout.on('data', (c: Buffer) => {
+        out += c.toString();
+      });
+      p.on('close', () => resolve(out));
+    });
+    expect(left.trim()).toBe('');
+    expect(await listening(35900)).toBe(false);
+    expect(await listening(35910)).toBe(false);
+  }, 120_000);
+});
