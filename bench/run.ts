@@ -2,6 +2,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { benchApply, benchRenderPlan } from './core.js';
+import { benchKubernetes } from './kubernetes.js';
 import { type BenchTable, formatTable } from './table.js';
 
 type Bench = () => Promise<BenchTable | readonly BenchTable[]>;
@@ -9,6 +10,7 @@ type Bench = () => Promise<BenchTable | readonly BenchTable[]>;
 const benches: [string, Bench][] = [
   ['render-plan', benchRenderPlan],
   ['apply-local', benchApply],
+  ['kubernetes', benchKubernetes],
 ];
 // Cloud benchmarks are optional modules: each cloud path adds bench/<cloud>.ts.
 for (const cloud of ['aws', 'azure', 'gcp'] as const) {
