@@ -96,7 +96,9 @@ export function formatServicesStatus(s: ServicesStatus): string[] {
   for (const r of s.services) {
     const head =
       r.state === 'accepted'
-        ? verdict(r.inSync, 'in sync', 'NOT in sync')
+        ? r.inSync === null
+          ? 'no mismatch in what could be compared (see below)'
+          : verdict(r.inSync, 'in sync', 'NOT in sync')
         : `${r.state}${r.state === 'refused' ? '' : `, ${verdict(r.inSync, 'in sync', 'NOT in sync')}`}`;
     lines.push(`  ${r.service}: ${head}`);
     for (const why of r.reasons ?? []) lines.push(`    ${why}`);

@@ -4,8 +4,14 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { KubernetesSpec } from '../../adapters/kubernetes/spec.js';
 import { findHaproxy, HaproxyProcess } from '../../adapters/local/haproxy.js';
 import { startWorkerServer, type WorkerServer } from '../../adapters/local/workers.js';
+import { buildRuntime } from '../../adapters/runtime.js';
+import { loadSpec } from '../../adapters/spec.js';
+import { servicesStatusOf } from '../../cli/service-status.js';
+import { silentLogger } from '../../core/log.js';
+import type { ServiceSource } from '../../core/ports.js';
 import type { PolicyRule } from '../fakes/kubernetes/auth.js';
 import { FakeKubernetes } from '../fakes/kubernetes/fake-kubernetes.js';
 
@@ -365,6 +371,44 @@ describe('lbsync plan, render, apply and status with a kubernetes section, throu
     expect(row(gone.services.services, 'shop/api')).toBeUndefined();
     expect(fake.objects.service('shop', 'api')).toBeUndefined();
     expect(await listening(API_SVC_PORT)).toBe(false);
+  });
+
+  it('compares only the external IP through a transport that returns no config text, and says so', async () => {
+    // Prepare: the runtime as `lbsync status` builds it; the LB reads as SSM, Run Command
+    // and the GCP agent report it (generation, sha256, server count, no text).
+    const spec = await loadSpec(specFile);
+    const rt = await buildRuntime({
+      spec,
+      specFile,
+      logger: silentLogger(),
+      tuning: { kubernetes: { kubeconfigPath: kubeconfig } },
+    });
+    const k = spec.kubernetes as KubernetesSpec;
+    try {
+      const reads = [
+        {
+          target: { id: 'i-0lb1', address: '127.0.0.1' },
+          live: { generation: 7, sha256: 'a'.repeat(64), servers: 3 },
+        },
+      ];
+
+      // Act
+      const s = await servicesStatusOf(k, rt.services as ServiceSource, reads);
+
+      // Assess
+      const web = s.services.find((x) => x.service === 'shop/web');
+      expect(web).toMatchObject({ ingressMatches: true, inSync: null });
+      expect(web?.lbs).toEqual([
+        {
+          lb: 'i-0lb1',
+          present: null,
+          compared:
+            "not compared: this transport's status reports generation 7, sha256 and 3 servers, not the config text",
+        },
+      ]);
+    } finally {
+      await rt.close();
+    }
   });
 
   it('still prints the LBs when the cluster cannot be read, and exits 1 saying so', async () => {
