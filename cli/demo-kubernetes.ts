@@ -49,8 +49,11 @@ const RULES: readonly PolicyRule[] = [
   { apiGroups: [''], resources: ['services', 'services/status'], verbs: ['patch'] },
   { apiGroups: [''], resources: ['events'], verbs: ['create'] },
 ];
-/** node-1 answers slowly, so requests are in flight when the autoscaler taints it. */
-const SLOW_MS = 300;
+/**
+ * node-1 answers slowly, so requests are in flight when the new config goes live: longer
+ * than a sync takes, or every request sent before the reload may finish before it.
+ */
+const SLOW_MS = 1200;
 
 /** Whether something accepts TCP connections on 127.0.0.1:`port`. */
 function listening(port: number): Promise<boolean> {

@@ -313,7 +313,7 @@ export function buildProgram(
     )
     .option(
       '--port <port>',
-      'frontend port on 127.0.0.1 (then +1 stats, +2 the second Service)',
+      'frontend port on 127.0.0.1 (+1: stats; with --kubernetes, +2: the second Service)',
       (v) => Number(v),
       18080,
     )
