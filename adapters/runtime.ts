@@ -1,5 +1,4 @@
-import { readFile } from 'node:fs/promises';
-import { loadApplyScript } from '../core/entry.js';
+import { loadApplyScript, loadDrainScript } from '../core/lb-scripts.js';
 import { bindOnce, type Logger } from '../core/log.js';
 import type {
   Drainer,
@@ -11,6 +10,7 @@ import type {
 import type { LbScripts, ProviderContext } from '../core/provider.js';
 import { loadTemplate } from '../core/render.js';
 import { SyncCoalescer, type TriggerDeps } from '../core/trigger.js';
+import type { ClusterAccess } from './kubernetes/factory.js';
 import { factoryFor, PROVIDERS } from './registry.js';
 import type { Spec } from './spec.js';
 
@@ -47,15 +47,13 @@ export interface Runtime extends TriggerDeps {
   close(): Promise<void>;
 }
 
-const DRAIN_SCRIPT_URL = new URL('../templates/lbsync-drain.sh', import.meta.url);
-
 /** The LB-side scripts, read once per process (the env may point at other copies). */
 export function lbScripts(env: NodeJS.ProcessEnv = process.env): () => Promise<LbScripts> {
   let p: Promise<LbScripts> | undefined;
   return () => {
     p ??= Promise.all([
       loadApplyScript(env.LBSYNC_APPLY_SCRIPT),
-      readFile(env.LBSYNC_DRAIN_SCRIPT ?? DRAIN_SCRIPT_URL, 'utf8'),
+      loadDrainScript(env.LBSYNC_DRAIN_SCRIPT),
     ]).then(([apply, drain]) => ({ apply, drain }));
     return p;
   };
@@ -202,11 +200,14 @@ export interface FunctionOverrides {
 /**
  * A function's runtime from its environment (LBSYNC_SPEC / LBSYNC_SPEC_FILE)
  * or the overrides: the one cold-start path of every cloud's function.
+ * `clusterAccess` is the function's cloud identity for `kubernetes.cluster`
+ * (EKS, AKS or GKE tokens and discovery); overrides may still replace it.
  */
 export async function buildFunctionRuntime(
   cloud: string,
   forceHint: string,
   o: FunctionOverrides = {},
+  clusterAccess?: ClusterAccess,
 ): Promise<Runtime> {
   const env = o.env ?? process.env;
   const [{ loadSpecFromEnv }, { createLogger }] = await Promise.all([
@@ -215,13 +216,20 @@ export async function buildFunctionRuntime(
   ]);
   const spec = o.spec ?? (await loadSpecFromEnv(env));
   const logger = o.logger?.child({ cloud }) ?? createLogger({ base: { cloud } });
+  const tuning =
+    clusterAccess === undefined
+      ? o.tuning
+      : {
+          ...o.tuning,
+          kubernetes: { access: clusterAccess, ...o.tuning?.kubernetes },
+        };
   return buildRuntime({
     spec,
     env,
     logger,
     forceHint,
     ...(env.LBSYNC_SPEC_FILE ? { specFile: env.LBSYNC_SPEC_FILE } : {}),
-    ...(o.tuning !== undefined ? { tuning: o.tuning } : {}),
+    ...(tuning !== undefined ? { tuning } : {}),
     ...(o.now !== undefined ? { now: o.now } : {}),
   });
 }

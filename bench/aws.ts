@@ -10,8 +10,9 @@ import { createAwsClients, destroyAwsClients } from '../adapters/aws/clients.js'
 import { ssmSection } from '../adapters/aws/provider.js';
 import { DEFAULT_INLINE_LIMIT_BYTES, parameterBytes, SSM_LIMITS } from '../adapters/aws/shell.js';
 import { type Spec, validateSpec } from '../adapters/spec.js';
+import { applyArgs } from '../core/apply-contract.js';
 import { applyCommand } from '../core/command.js';
-import { applyArgs, loadApplyScript } from '../core/entry.js';
+import { loadApplyScript } from '../core/lb-scripts.js';
 import { silentLogger } from '../core/log.js';
 import { encodePayload } from '../core/payload.js';
 import { loadTemplate, renderConfig } from '../core/render.js';

@@ -8,6 +8,7 @@ import { validateSpec } from '../adapters/spec.js';
 import { silentLogger } from '../core/log.js';
 import { FakeArm } from '../test/fakes/azure/fake-arm.js';
 import { BOOT_CONFIG, LbVm } from '../test/fakes/lb-vm.js';
+import { eventFixture } from '../test/helpers/fixtures.js';
 import { buildShippedFunction, bundleBare, importMs, median } from './lib.js';
 import type { BenchTable } from './table.js';
 
@@ -108,9 +109,7 @@ async function benchEventToApplied(): Promise<BenchTable> {
     endpoint: arm.url,
     ca: arm.caPem,
   });
-  const event = JSON.parse(
-    readFileSync(join(ROOT, 'test/fixtures/events/azure/vmss-write-success.json'), 'utf8'),
-  ) as Record<string, unknown>;
+  const event = eventFixture('azure', 'vmss-write-success.json') as Record<string, unknown>;
   const rows: (string | number)[][] = [];
   let met2000 = false;
   let detail2000 = '';

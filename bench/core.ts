@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import { HaproxyProcess } from '../adapters/local/haproxy.js';
 import { LocalTransport } from '../adapters/local/transport.js';
 import { type Spec, validateSpec } from '../adapters/spec.js';
-import type { Worker } from '../core/model.js';
 import { encodePayload } from '../core/payload.js';
 import { planLb } from '../core/plan.js';
 import { canonicalWorkers, loadTemplate, renderConfig } from '../core/render.js';
+import { fleet } from './lib.js';
 import type { BenchTable } from './table.js';
 
 function specWith(services: number, extra: Record<string, unknown> = {}): Spec {
@@ -25,17 +25,6 @@ function specWith(services: number, extra: Record<string, unknown> = {}): Spec {
       proxyProtocol: 'v2',
     })),
     ...extra,
-  });
-}
-
-function fleet(n: number, offset = 0): Worker[] {
-  return Array.from({ length: n }, (_, i) => {
-    const k = i + offset;
-    return {
-      id: `i-${k.toString(16).padStart(17, '0')}`,
-      address: `10.${(k >> 16) & 255}.${(k >> 8) & 255}.${k & 255}`,
-      state: 'serving',
-    };
   });
 }
 

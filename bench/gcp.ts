@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { validateSpec } from '../adapters/spec.js';
@@ -8,6 +8,7 @@ import { startAgent } from '../test/fakes/gcp/agent.js';
 import { FakeCompute } from '../test/fakes/gcp/compute.js';
 import { FakeMetadataServer } from '../test/fakes/gcp/metadata-server.js';
 import { BOOT_CONFIG, LbVm } from '../test/fakes/lb-vm.js';
+import { eventFixture } from '../test/helpers/fixtures.js';
 import { buildShippedFunction, bundleBare, importMs, median } from './lib.js';
 import type { BenchTable } from './table.js';
 
@@ -114,9 +115,8 @@ async function benchEventToApplied(): Promise<BenchTable> {
   const vm = await LbVm.start('lb-bench', join(dir, 'lb'), BOOT_CONFIG);
   const md = await FakeMetadataServer.start(compute, 'lb-bench', MD_PORT);
   const agent = await startAgent(vm, md.url, { timeoutSec: 30, maxRuntimeSec: 900 });
-  const event = JSON.parse(
-    readFileSync(join(ROOT, 'test/fixtures/events/gcp/regional-mig-recreate.json'), 'utf8'),
-  );
+  // biome-ignore lint/suspicious/noExplicitAny: a fixture's shape is what the bench patches
+  const event = eventFixture('gcp', 'regional-mig-recreate.json') as any;
   const rows: (string | number)[][] = [];
   let created = 0;
   try {

@@ -2,9 +2,22 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
+import type { Worker } from '../core/model.js';
 import { buildFunction, ESM_NODE_BANNER, ESM_NODE_DEFINE } from '../scripts/build.js';
 
 const ROOT = join(import.meta.dirname, '..');
+
+/** `n` serving workers with distinct ids and 10.x addresses, numbered from `offset`. */
+export function fleet(n: number, offset = 0): Worker[] {
+  return Array.from({ length: n }, (_, i) => {
+    const k = i + offset;
+    return {
+      id: `i-${k.toString(16).padStart(17, '0')}`,
+      address: `10.${(k >> 16) & 255}.${(k >> 8) & 255}.${k & 255}`,
+      state: 'serving',
+    };
+  });
+}
 
 /** Median of a sample. */
 export function median(xs: readonly number[]): number {

@@ -1,6 +1,7 @@
 // npm run bench: runs every benchmark, prints tables, writes bench/results/<id>.json.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { benchApplyPaths } from './apply.js';
 import { benchApply, benchRenderPlan } from './core.js';
 import { benchKubernetes } from './kubernetes.js';
 import { type BenchTable, formatTable } from './table.js';
@@ -10,6 +11,7 @@ type Bench = () => Promise<BenchTable | readonly BenchTable[]>;
 const benches: [string, Bench][] = [
   ['render-plan', benchRenderPlan],
   ['apply-local', benchApply],
+  ['apply', benchApplyPaths],
   ['kubernetes', benchKubernetes],
 ];
 // Cloud benchmarks are optional modules: each cloud path adds bench/<cloud>.ts.

@@ -38,7 +38,7 @@ export async function resyncAzure(options: AzureResyncOptions): Promise<unknown>
     headers: key !== undefined && key !== '' ? { 'x-functions-key': key } : {},
     force: options.force === true,
     dryRun: options.dryRun === true,
-    // Two Run Commands per LB take ~40 s on Azure; the HTTP front end allows 230 s.
+    // One Run Command per LB takes ~20 s on Azure (a dry run two); the HTTP front end allows 230 s.
     timeoutMs: 240_000,
     hint: (status) =>
       status === 401 ? ' (wrong or missing function key: --key or LBSYNC_FUNCTION_KEY)' : '',

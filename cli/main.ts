@@ -213,7 +213,7 @@ export function buildProgram(
       const spec = await loadSpec(specFile);
       const legacy = isLegacySpec(parseSpecDocument(await readFile(specFile, 'utf8'), specFile));
       out(
-        `${specFile}: ok (${spec.name}, workers ${spec.workers.source}, LBs ${spec.loadBalancers.transport}, cloud ${spec.cloud}, profile ${spec.profile}, ${spec.services.length} services)\n`,
+        `${specFile}: ok (${spec.name}, workers ${spec.workers.source}, LBs ${spec.loadBalancers.transport}, cloud ${spec.cloud}, profile ${spec.profile}, ${spec.services.length} service${spec.services.length === 1 ? '' : 's'})\n`,
       );
       if (legacy) {
         out(

@@ -1,11 +1,18 @@
 /*
  * The shell text a Run Command-style transport (SSM, Azure Run Command)
- * carries to an LB: the apply script and its payload travel as quoted
- * heredocs, so the shell expands nothing in them, and every argument is
- * single-quoted. The wrapper prints only the script's result line on stdout
+ * carries to an LB: the script (gzip + base64, since these services count
+ * the command's bytes) and the payload travel as quoted heredocs, so the
+ * shell expands nothing in them, and every argument is single-quoted. The wrapper prints only the script's result line on stdout
  * (plus a bounded stderr tail), because these services return only part of
  * the output and the result line is the last one.
+ *
+ * The wrapper's temp dir (script copy, payload, output) lives under the LB's
+ * state dir as `tmp/cmd.<pid>`, not in /tmp: a command killed with SIGKILL
+ * never runs its EXIT trap, so every wrapper and every apply (under its
+ * lock) sweeps the entries of processes that no longer exist.
  */
+import { gzipSync } from 'node:zlib';
+import { formatApplyResult, stateDirOf } from './apply-contract.js';
 
 /** Single-quote a word for POSIX sh. */
 export function shellQuote(word: string): string {
@@ -34,11 +41,42 @@ function heredoc(file: string, marker: string, text: string): string {
   return `cat >"$d/${file}" <<'${marker}'\n${text}${text.endsWith('\n') ? '' : '\n'}${marker}\n`;
 }
 
-const PROLOGUE =
-  'set -u\n' +
-  // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion, not a JS template
-  'd=$(mktemp -d "${TMPDIR:-/tmp}/lbsync.XXXXXX") || exit 70\n' +
-  'trap \'rm -rf "$d"\' EXIT\n';
+const packed = new Map<string, string>();
+
+/** The script as a heredoc of gzip+base64 lines that the LB unpacks into `$d/<file>`. */
+function packedScript(file: string, text: string): string {
+  let b64 = packed.get(text);
+  if (b64 === undefined) {
+    b64 = (
+      gzipSync(Buffer.from(text, 'utf8'), { level: 9 })
+        .toString('base64')
+        .match(/.{1,76}/g) ?? []
+    ).join('\n');
+    // Scripts are few and long-lived (one per process); keep the cache tiny anyway.
+    if (packed.size >= 8) packed.clear();
+    packed.set(text, b64);
+  }
+  return (
+    `base64 -d <<'LBSYNC_SCRIPT_EOF' | gzip -dc >"$d/${file}"\n${b64}\nLBSYNC_SCRIPT_EOF\n` +
+    `[ -s "$d/${file}" ] || { echo 'lbsync: the script did not unpack' >&2; exit 70; }\n`
+  );
+}
+
+function prologue(args: readonly string[]): string {
+  const work = shellQuote(`${stateDirOf(args)}/tmp`);
+  return (
+    'set -u\n' +
+    `w=${work}\n` +
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion, not a JS template
+    '[ -d "$w" ] || mkdir -p -m 700 "$w" 2>/dev/null || w=${TMPDIR:-/tmp}\n' +
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion, not a JS template
+    'for e in "$w"/cmd.[0-9]*; do [ -e "$e" ] || continue; p=${e##*.}; ' +
+    'case $p in *[!0-9]*) continue ;; esac; kill -0 "$p" 2>/dev/null || rm -rf "$e"; done\n' +
+    'd="$w/cmd.$$"\n' +
+    'rm -rf "$d"; mkdir -m 700 "$d" || exit 70\n' +
+    'trap \'rm -rf "$d"\' EXIT\n'
+  );
+}
 
 function runScript(quotedArgs: string, limits: OutputLimits): string {
   return (
@@ -57,8 +95,8 @@ export function scriptCommand(
   limits: OutputLimits,
 ): string {
   return (
-    PROLOGUE +
-    heredoc('run.sh', 'LBSYNC_SCRIPT_EOF', script) +
+    prologue(args) +
+    packedScript('run.sh', script) +
     runScript(args.map(shellQuote).join(' '), limits)
   );
 }
@@ -76,11 +114,10 @@ export function applyCommand(
   } else {
     // The payload header carries the config's sha256, which the apply script
     // verifies, so a wrong or truncated download is refused there.
-    const failed = JSON.stringify({
-      lbsync: 1,
+    const failed = formatApplyResult({
       result: 'failed',
       generation: 0,
-      sha256: '',
+      sha256: null,
       servers: 0,
       ms: 0,
       message: 'could not download the staged payload',
@@ -93,8 +130,8 @@ export function applyCommand(
       'fi\n';
   }
   return (
-    PROLOGUE +
-    heredoc('run.sh', 'LBSYNC_SCRIPT_EOF', applyScript) +
+    prologue(args) +
+    packedScript('run.sh', applyScript) +
     fetch +
     runScript(`--payload "$d/payload" ${args.map(shellQuote).join(' ')}`, limits)
   );

@@ -34,6 +34,8 @@ export interface LoggerOptions {
   /** File descriptor: 1 for stdout (functions), 2 for stderr (CLI, where stdout is output). */
   readonly fd?: 1 | 2;
   readonly base?: LogFields;
+  /** Where lines go instead of `fd` (tests read them back). */
+  readonly destination?: { write(line: string): unknown };
 }
 
 /** A pino-backed JSON logger; level from the option, `LBSYNC_LOG_LEVEL`, or `info`. */
@@ -46,7 +48,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
-    pino.destination({ fd: options.fd ?? 1, sync: true }),
+    options.destination ?? pino.destination({ fd: options.fd ?? 1, sync: true }),
   );
   return p as unknown as Logger;
 }

@@ -109,24 +109,5 @@ export interface LiveState {
   readonly text?: string;
 }
 
-/** Results the LB-side apply script can report. */
-export type ApplyOutcome =
-  | 'applied'
-  | 'unchanged'
-  | 'stale'
-  | 'invalid'
-  | 'rejected'
-  | 'rolled-back'
-  | 'failed'
-  | 'busy'
-  | 'status';
-
-/** The JSON line the apply script prints last. */
-export interface ApplyResult {
-  readonly result: ApplyOutcome;
-  readonly generation: number;
-  readonly sha256: string | null;
-  readonly servers: number;
-  readonly ms: number;
-  readonly message?: string;
-}
+// The apply script's outcomes and result line belong to the LB-side contract.
+export type { ApplyOutcome, ApplyResult } from './apply-contract.js';

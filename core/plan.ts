@@ -22,6 +22,8 @@ export interface LbPlan {
   readonly desiredServers: number;
   /** Config sections (`backend be_http`, `global` …) that differ, when the live text is known. */
   readonly sectionsChanged: readonly string[] | null;
+  /** Server changes the LB made (a real sync: the LB plans; counts from its result line). */
+  readonly changes?: { readonly added: number; readonly removed: number; readonly drained: number };
 }
 
 /** Inputs to `planLb`. */
@@ -37,15 +39,25 @@ export interface PlanInput {
   readonly forceHint?: string;
 }
 
+/** The guard that needs no live state: too few serving workers; `null` when it passes. */
+export function checkMinWorkers(
+  workers: readonly Worker[],
+  guards: Pick<CoreSpec['guards'], 'minWorkers'>,
+): string | null {
+  const serving = workers.filter((w) => w.state === 'serving').length;
+  const { minWorkers } = guards;
+  if (serving >= minWorkers) return null;
+  return serving === 0
+    ? `refusing an empty worker set (guards.minWorkers=${minWorkers})`
+    : `only ${serving} serving workers, below guards.minWorkers=${minWorkers}`;
+}
+
 /** Result of checking the guards; `null` when they pass. */
 export function checkGuards(input: Omit<PlanInput, 'desired' | 'force'>): string | null {
   const serving = input.workers.filter((w) => w.state === 'serving');
-  const { minWorkers, maxRemovalPercent } = input.guards;
-  if (serving.length < minWorkers) {
-    return serving.length === 0
-      ? `refusing an empty worker set (guards.minWorkers=${minWorkers})`
-      : `only ${serving.length} serving workers, below guards.minWorkers=${minWorkers}`;
-  }
+  const { maxRemovalPercent } = input.guards;
+  const few = checkMinWorkers(input.workers, input.guards);
+  if (few !== null) return few;
   const liveWorkers =
     input.live.workerIds?.length ??
     (input.serviceCount > 0 ? Math.floor(input.live.servers / input.serviceCount) : 0);

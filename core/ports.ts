@@ -44,18 +44,10 @@ export interface Transport {
   apply(target: LbTarget, payload: Payload, signal?: AbortSignal): Promise<ApplyResult>;
 }
 
-/** What templates/lbsync-drain.sh reports for one LB. */
-export interface DrainResult {
-  /** `drained`: sessions reached 0; `timeout`: deadline hit; `absent`: the LB does not know the server. */
-  readonly result: 'drained' | 'timeout' | 'absent' | 'failed';
-  readonly server: string;
-  /** Backends the server was set to drain in. */
-  readonly backends: number;
-  /** Sessions still open when the script returned. */
-  readonly sessions: number;
-  readonly ms: number;
-  readonly message?: string;
-}
+/** What templates/lbsync-drain.sh reports for one LB (the LB-side contract). */
+export type { DrainResult } from './apply-contract.js';
+
+import type { DrainResult } from './apply-contract.js';
 
 /**
  * Drains one server on an LB before its machine goes (lifecycle hooks): new

@@ -14,6 +14,12 @@ export interface Tuning {
   };
   readonly tcpKeepAlive: boolean;
   readonly httpKeepAlive: boolean;
+  /**
+   * Connection retries, each on another worker (`option redispatch 1`), so a
+   * dead worker costs a client a retry instead of an error in the seconds
+   * before its health check marks it down.
+   */
+  readonly retries: number;
   readonly serverMaxconn?: number;
 }
 
@@ -22,6 +28,9 @@ export interface Tuning {
  * `api`: many short calls with uneven cost, so least-connections and tighter
  * timeouts. `iot`: huge numbers of long-lived, mostly idle device connections,
  * so high maxconn, hour-long timeouts and TCP keep-alive to spot dead peers.
+ * Every profile redispatches failed connections to another worker: `web` and
+ * `api` retry twice (short requests; fail fast after three workers), `iot`
+ * three times (a device's reconnect costs more than a retry).
  */
 export const PROFILES: Readonly<Record<ProfileName, Tuning>> = {
   web: {
@@ -37,6 +46,7 @@ export const PROFILES: Readonly<Record<ProfileName, Tuning>> = {
     },
     tcpKeepAlive: true,
     httpKeepAlive: true,
+    retries: 2,
   },
   api: {
     maxconn: 100_000,
@@ -51,6 +61,7 @@ export const PROFILES: Readonly<Record<ProfileName, Tuning>> = {
     },
     tcpKeepAlive: true,
     httpKeepAlive: true,
+    retries: 2,
   },
   iot: {
     maxconn: 500_000,
@@ -65,6 +76,7 @@ export const PROFILES: Readonly<Record<ProfileName, Tuning>> = {
     },
     tcpKeepAlive: true,
     httpKeepAlive: false,
+    retries: 3,
   },
 };
 
@@ -77,6 +89,7 @@ export function resolveTuning(profile: ProfileName, overrides: TuningSpec): Tuni
     timeouts: { ...base.timeouts, ...stripUndefined(overrides.timeouts ?? {}) },
     tcpKeepAlive: overrides.tcpKeepAlive ?? base.tcpKeepAlive,
     httpKeepAlive: overrides.httpKeepAlive ?? base.httpKeepAlive,
+    retries: overrides.retries ?? base.retries,
     ...(overrides.serverMaxconn !== undefined ? { serverMaxconn: overrides.serverMaxconn } : {}),
   };
 }

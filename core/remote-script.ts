@@ -1,10 +1,16 @@
+import {
+  applyArgs,
+  applyScriptOptions,
+  drainArgs,
+  parseApplyResult,
+  parseDrainResult,
+  STATUS_FLAG,
+} from './apply-contract.js';
 import { applyCommand, type OutputLimits, type PayloadDelivery, scriptCommand } from './command.js';
-import { parseDrainResult } from './drain-result.js';
-import { applyArgs } from './entry.js';
 import { TransportError } from './errors.js';
 import type { Logger } from './log.js';
 import type { ApplyResult, LbTarget, LiveState } from './model.js';
-import { type Payload, parseApplyResult } from './payload.js';
+import type { Payload } from './payload.js';
 import type { Drainer, DrainResult, Transport } from './ports.js';
 import type { LbApplySpec } from './spec.js';
 
@@ -89,7 +95,7 @@ export class RemoteScriptTransport implements Transport, Drainer {
   public async status(target: LbTarget, signal?: AbortSignal): Promise<LiveState> {
     const command = scriptCommand(
       this.o.applyScript,
-      [...applyArgs(this.o.lbApply), '--status'],
+      [...this.args(), STATUS_FLAG],
       this.shell.limits,
     );
     const r = await this.exec(target, command, 'status', signal);
@@ -108,7 +114,7 @@ export class RemoteScriptTransport implements Transport, Drainer {
     payload: Payload,
     signal?: AbortSignal,
   ): Promise<ApplyResult> {
-    const args = applyArgs(this.o.lbApply);
+    const args = this.args();
     let delivery: PayloadDelivery = { kind: 'inline', text: payload.text };
     let command = applyCommand(this.o.applyScript, args, delivery, this.shell.limits);
     if (this.shell.commandBytes(command) > this.shell.inlineLimitBytes) {
@@ -151,17 +157,13 @@ export class RemoteScriptTransport implements Transport, Drainer {
     }
     const command = scriptCommand(
       this.o.drainScript,
-      [
-        '--socket',
+      // Sessions held by old workers after a recent reload count too (master socket).
+      drainArgs({
         socket,
-        // Sessions held by old workers after a recent reload count too.
-        '--master-socket',
-        this.o.lbApply.masterSocket,
-        '--server',
+        masterSocket: this.o.lbApply.masterSocket,
         server,
-        '--timeout',
-        String(seconds),
-      ],
+        timeoutSeconds: seconds,
+      }),
       this.shell.limits,
     );
     const purpose = `drain ${server}`;
@@ -171,6 +173,13 @@ export class RemoteScriptTransport implements Transport, Drainer {
       ...(signal !== undefined ? { signal } : {}),
     });
     return parseDrainResult(out.stdout, target.id, out.stderr);
+  }
+
+  /** The apply script's arguments: the spec's lbApply and its runtime socket. */
+  private args(): readonly string[] {
+    return applyArgs(
+      applyScriptOptions({ lbApply: this.o.lbApply, runtimeSocket: this.o.runtimeSocket }),
+    );
   }
 
   private async exec(

@@ -39,14 +39,16 @@ export interface RenderContext {
     readonly http: boolean;
     /** This service's health check; null renders none. */
     readonly health: { readonly port: number; readonly path: string } | null;
-    readonly balance: string;
+    readonly balance: Tuning['balance'];
+    /** `balance source`: rendered with `hash-type consistent`. */
+    readonly consistentHash: boolean;
     /** `timeout <name> <value>` lines for the frontend (client) and the backend (others). */
     readonly frontendTimeouts: readonly string[];
     readonly backendTimeouts: readonly string[];
     /** Client CIDRs allowed to connect; empty: everyone. */
     readonly sourceRanges: readonly string[];
     readonly defaultServer: string;
-    /** `"<id> <ip>:<port>[ weight 0]"`, sorted by id. */
+    /** `"<id> <ip>:<port>[ id <n>][ weight 0]"`, sorted by id. */
     readonly servers: readonly string[];
   }[];
 }
@@ -157,7 +159,13 @@ export function buildRenderContext(
   services: readonly ServiceDef[] = servicesOf(spec),
 ): RenderContext {
   const tuning = resolveTuning(spec.profile, spec.tuning);
+  // `source` (consistent hash ring) and `first` (lowest id first) choose by
+  // server id, so ids must not depend on the order servers arrived in: a
+  // server added at runtime, a reload and another LB must agree.
+  const byId = services.some((svc) => ['source', 'first'].includes(svc.balance ?? tuning.balance));
+  const ids = byId ? stableIds(workers) : null;
   const rendered = services.map((svc) => {
+    const balance = svc.balance ?? tuning.balance;
     const parts: string[] = [];
     const hc = svc.healthCheck;
     if (hc !== null)
@@ -167,7 +175,8 @@ export function buildRenderContext(
     if (tuning.serverMaxconn !== undefined) parts.push(`maxconn ${tuning.serverMaxconn}`);
     // One string per server keeps the template loop cheap at 10,000+ servers.
     const servers = workers.map((w) => {
-      const line = `${w.id} ${hostPort(w.address, svc.nodePort)}`;
+      const id = ids === null ? '' : ` id ${ids.get(w.id)}`;
+      const line = `${w.id} ${hostPort(w.address, svc.nodePort)}${id}`;
       return w.state === 'draining' ? `${line} weight 0` : line;
     });
     const t = svc.timeouts ?? {};
@@ -177,7 +186,8 @@ export function buildRenderContext(
       mode: svc.mode,
       http: svc.mode === 'http',
       health: hc === null ? null : { port: hc.port, path: hc.path },
-      balance: svc.balance ?? tuning.balance,
+      balance,
+      consistentHash: balance === 'source',
       frontendTimeouts: t.client !== undefined ? [`client ${t.client}`] : [],
       backendTimeouts: TIMEOUT_ORDER.flatMap((k) => (t[k] !== undefined ? [`${k} ${t[k]}`] : [])),
       sourceRanges: svc.sourceRanges ?? [],
@@ -198,6 +208,29 @@ export function buildRenderContext(
     health: firstHealth,
     services: rendered,
   };
+}
+
+/**
+ * A server id per worker from a hash of its id (FNV-1a, 31 bits): the same
+ * worker gets the same id in every config. Collisions (rare) are resolved
+ * deterministically in sorted order, so an id only moves when another
+ * worker collides with it.
+ */
+export function stableIds(workers: readonly Worker[]): ReadonlyMap<string, number> {
+  const taken = new Set<number>();
+  const out = new Map<string, number>();
+  for (const w of workers) {
+    let h = 0x811c9dc5;
+    for (let i = 0; i < w.id.length; i++) {
+      h ^= w.id.charCodeAt(i);
+      h = Math.imul(h, 0x01000193) >>> 0;
+    }
+    let id = (h % 0x7ffffffe) + 1;
+    while (taken.has(id)) id = id >= 0x7fffffff ? 1 : id + 1;
+    taken.add(id);
+    out.set(w.id, id);
+  }
+  return out;
 }
 
 /**

@@ -10,7 +10,7 @@ import type {
   Worker,
 } from './model.js';
 import { encodePayload } from './payload.js';
-import { type LbPlan, planLb } from './plan.js';
+import { checkMinWorkers, type LbPlan, planLb } from './plan.js';
 import type {
   DiscoveryNote,
   ServiceSource,
@@ -20,6 +20,12 @@ import type {
 } from './ports.js';
 import { type RenderedConfig, renderConfig, servicesOf, type Template } from './render.js';
 import type { CoreSpec } from './spec.js';
+
+/*
+ * One sync: resolve -> render -> (per LB, in parallel) plan -> push ->
+ * report. A little over 300 lines because the pipeline reads top to bottom
+ * in one place; its parts (plan, render, payload) live in their own modules.
+ */
 
 /** Everything one sync needs; built once per cold start by an entry point. */
 export interface SyncDeps {
@@ -136,7 +142,11 @@ export async function runSync(
   );
 
   t = performance.now();
-  const payload = encodePayload(desired.text, generation, desired.servers);
+  // The guard that needs the LB's live config travels with the payload.
+  const payload = encodePayload(desired.text, generation, desired.servers, {
+    maxRemovalPercent: spec.guards.maxRemovalPercent,
+    force,
+  });
   log.info(
     {
       stage: 'render',
@@ -222,31 +232,37 @@ async function syncOne(target: LbTarget, c: OneContext): Promise<LbResult> {
   const started = performance.now();
   let plan: LbPlan | null = null;
   try {
-    const live: LiveState = await c.deps.transport.status(target, c.signal);
-    plan = planLb({
-      desired: c.desired,
-      workers: c.workers,
-      live,
-      guards: c.deps.spec.guards,
-      serviceCount: c.serviceCount,
-      force: c.force,
-      ...(c.deps.forceHint !== undefined ? { forceHint: c.deps.forceHint } : {}),
-    });
-    c.log.info(
-      {
-        stage: 'plan',
-        action: plan.action,
-        reason: plan.reason,
-        liveGeneration: live.generation,
-        liveServers: plan.liveServers,
-        desiredServers: plan.desiredServers,
-        added: plan.added?.length,
-        removed: plan.removed?.length,
-        draining: plan.draining.length,
-      },
-      `plan: ${plan.action} (${plan.reason})`,
-    );
-    if (plan.action === 'refuse') {
+    if (c.dryRun) {
+      // A dry run reads the live state to say what would change (the CLI plan).
+      const live: LiveState = await c.deps.transport.status(target, c.signal);
+      plan = planLb({
+        desired: c.desired,
+        workers: c.workers,
+        live,
+        guards: c.deps.spec.guards,
+        serviceCount: c.serviceCount,
+        force: c.force,
+        ...(c.deps.forceHint !== undefined ? { forceHint: c.deps.forceHint } : {}),
+      });
+      logPlan(c.log, plan, live.generation);
+      return plan.action === 'refuse'
+        ? done({
+            lb: target.id,
+            outcome: 'refused',
+            ok: false,
+            retryable: false,
+            plan,
+            message: plan.reason,
+          })
+        : done({ lb: target.id, outcome: 'planned', ok: true, retryable: false, plan });
+    }
+    // One round trip: minWorkers needs no live state and is checked here;
+    // the LB decides the rest alone (stale, unchanged, maxRemovalPercent
+    // against its live config, runtime or reload) from the payload.
+    const refusal = c.force ? null : checkMinWorkers(c.workers, c.deps.spec.guards);
+    if (refusal !== null) {
+      plan = refusedPlan(c, `${refusal}; ${c.deps.forceHint ?? 'use --force to apply anyway'}`);
+      logPlan(c.log, plan, null);
       return done({
         lb: target.id,
         outcome: 'refused',
@@ -256,16 +272,23 @@ async function syncOne(target: LbTarget, c: OneContext): Promise<LbResult> {
         message: plan.reason,
       });
     }
-    if (c.dryRun) {
-      return done({ lb: target.id, outcome: 'planned', ok: true, retryable: false, plan });
-    }
-    // A noop plan still goes through the script when the LB's recorded
-    // generation lags, so it learns the newer generation; otherwise skip the push.
-    if (plan.action === 'noop' && live.generation >= c.payload.generation) {
-      return done({ lb: target.id, outcome: 'unchanged', ok: true, retryable: false, plan });
-    }
+    c.log.info(
+      {
+        stage: 'plan',
+        action: 'push',
+        reason: 'the LB decides: stale, unchanged, guards.maxRemovalPercent, runtime or reload',
+        desiredServers: c.desired.servers,
+        draining: c.workers.filter((w) => w.state === 'draining').length,
+      },
+      'plan: push once; the LB plans against its live config',
+    );
     const apply = await c.deps.transport.apply(target, c.payload, c.signal);
+    plan = planFromResult(c, apply);
     const ok = GOOD.has(apply.result);
+    const message =
+      apply.result === 'refused' && apply.message !== undefined
+        ? `${apply.message}; ${c.deps.forceHint ?? 'use --force to apply anyway'}`
+        : apply.message;
     const r = done({
       lb: target.id,
       outcome: apply.result,
@@ -273,17 +296,21 @@ async function syncOne(target: LbTarget, c: OneContext): Promise<LbResult> {
       retryable: RETRYABLE_OUTCOMES.has(apply.result),
       plan,
       apply,
-      ...(apply.message !== undefined ? { message: apply.message } : {}),
+      ...(message !== undefined ? { message } : {}),
     });
     (ok ? c.log.info.bind(c.log) : c.log.error.bind(c.log))(
       {
         stage: 'push',
         result: apply.result,
+        ...(apply.via !== undefined ? { via: apply.via } : {}),
+        ...(apply.added !== undefined
+          ? { added: apply.added, removed: apply.removed, drained: apply.drained }
+          : {}),
         applyMs: apply.ms,
         ms: r.ms,
-        ...(apply.message ? { message: apply.message } : {}),
+        ...(message ? { message } : {}),
       },
-      `push: ${apply.result}`,
+      `push: ${apply.result}${apply.via !== undefined ? ` via ${apply.via}` : ''}`,
     );
     return r;
   } catch (err) {
@@ -314,6 +341,57 @@ async function syncOne(target: LbTarget, c: OneContext): Promise<LbResult> {
       ms: ms(started),
     };
   }
+}
+
+function logPlan(log: Logger, plan: LbPlan, liveGeneration: number | null): void {
+  log.info(
+    {
+      stage: 'plan',
+      action: plan.action,
+      reason: plan.reason,
+      ...(liveGeneration !== null ? { liveGeneration } : {}),
+      liveServers: plan.liveServers,
+      desiredServers: plan.desiredServers,
+      added: plan.added?.length,
+      removed: plan.removed?.length,
+      draining: plan.draining.length,
+    },
+    `plan: ${plan.action} (${plan.reason})`,
+  );
+}
+
+/** The plan of a real sync, as the LB reported it (the LB planned; lbsync pushed once). */
+function planFromResult(c: OneContext, apply: ApplyResult): LbPlan {
+  const action =
+    apply.result === 'applied' ? 'apply' : apply.result === 'refused' ? 'refuse' : 'noop';
+  return {
+    action,
+    reason: apply.message || (apply.via !== undefined ? `applied via ${apply.via}` : apply.result),
+    added: null,
+    removed: null,
+    draining: c.workers.filter((w) => w.state === 'draining').map((w) => w.id),
+    liveServers: apply.servers,
+    desiredServers: c.desired.servers,
+    sectionsChanged: null,
+    ...(apply.added !== undefined
+      ? {
+          changes: { added: apply.added, removed: apply.removed ?? 0, drained: apply.drained ?? 0 },
+        }
+      : {}),
+  };
+}
+
+function refusedPlan(c: OneContext, reason: string): LbPlan {
+  return {
+    action: 'refuse',
+    reason,
+    added: null,
+    removed: null,
+    draining: c.workers.filter((w) => w.state === 'draining').map((w) => w.id),
+    liveServers: 0,
+    desiredServers: c.desired.servers,
+    sectionsChanged: null,
+  };
 }
 
 function ms(since: number): number {

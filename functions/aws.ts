@@ -27,7 +27,12 @@ export async function buildAwsHandler(env: NodeJS.ProcessEnv = process.env): Pro
     import('../adapters/runtime.js'),
     import('../adapters/aws/entry.js'),
   ]);
-  const rt = await buildFunctionRuntime('aws', aws.AWS_FORCE_HINT, { ...overrides, env });
+  const rt = await buildFunctionRuntime(
+    'aws',
+    aws.AWS_FORCE_HINT,
+    { ...overrides, env },
+    aws.eksClusterAccess,
+  );
   return aws.createAwsHandler(aws.awsTriggerDeps(rt), rt.logger);
 }
 

@@ -15,7 +15,12 @@ const entry = coldStart(async (): Promise<AzureEntry> => {
     import('../adapters/runtime.js'),
     import('../adapters/azure/entry.js'),
   ]);
-  const rt = await buildFunctionRuntime('azure', azure.AZURE_FORCE_HINT, overrides);
+  const rt = await buildFunctionRuntime(
+    'azure',
+    azure.AZURE_FORCE_HINT,
+    overrides,
+    azure.aksClusterAccess,
+  );
   return azure.createAzureEntry(azure.azureTriggerDeps(rt));
 });
 

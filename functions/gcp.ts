@@ -17,7 +17,7 @@ const entry = coldStart(async (): Promise<{ readonly gcp: GcpEntry; readonly log
     import('../adapters/runtime.js'),
     import('../adapters/gcp/entry.js'),
   ]);
-  const rt = await buildFunctionRuntime('gcp', gcp.GCP_FORCE_HINT, overrides);
+  const rt = await buildFunctionRuntime('gcp', gcp.GCP_FORCE_HINT, overrides, gcp.gkeClusterAccess);
   return { gcp: gcp.createGcpEntry(rt), log: rt.logger };
 });
 

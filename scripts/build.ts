@@ -2,7 +2,8 @@
 // then lay out the deployment package each platform runs.
 //
 //   dist/<cloud>/index.mjs (+ .map, meta.json)  the bundle and esbuild's metafile
-//   dist/templates/                             core resolves ../templates/ from the bundle
+//   dist/templates/                             core resolves ../templates/ from the bundle;
+//                                               the LB scripts in their shipped (inlined) form
 //   dist/package/<cloud>/                       the archive root the stacks upload:
 //       <cloud>/index.mjs(.map), templates/, and what the platform needs:
 //       aws    nothing more; handler "aws/index.handler" (Node 22 Lambda runtime)
@@ -28,6 +29,7 @@ import {
 import { join } from 'node:path';
 import { build, type Metafile, type Plugin } from 'esbuild';
 import { FUNCTION_CLOUDS, type FunctionCloud, PROVIDERS } from '../adapters/registry.js';
+import { LB_SCRIPT_FILES, type LbScriptName, loadLbScriptSync } from '../core/lb-scripts.js';
 import { renderCloudInit } from '../stacks/cloud-init.js';
 
 const root = join(import.meta.dirname, '..');
@@ -189,6 +191,20 @@ export function platformFiles(cloud: string): Readonly<Record<string, string>> {
   }
 }
 
+/**
+ * Overwrite the LB scripts under `templatesDir` with their shipped,
+ * self-contained form (the shell library inlined), so a deployed function
+ * reads and ships exactly what the tests ran.
+ */
+export function writeShippedLbScripts(templatesDir: string): void {
+  for (const [name, file] of Object.entries(LB_SCRIPT_FILES)) {
+    writeFileSync(
+      join(templatesDir, file),
+      loadLbScriptSync(name as LbScriptName, join(root, 'templates')),
+    );
+  }
+}
+
 /** Lay out `<outRoot>/package/<cloud>/` from the bundle and templates; returns its path. */
 export function packageFunction(cloud: string, outRoot = dist): string {
   const dir = join(outRoot, 'package', cloud);
@@ -203,6 +219,7 @@ export function packageFunction(cloud: string, outRoot = dist): string {
     recursive: true,
     filter: (src) => !src.includes(`${join('templates', 'cloud-init')}`),
   });
+  writeShippedLbScripts(join(dir, 'templates'));
   for (const [name, text] of Object.entries(platformFiles(cloud))) {
     writeFileSync(join(dir, name), text);
   }
@@ -222,6 +239,7 @@ export async function buildAll(
   rmSync(outRoot, { recursive: true, force: true });
   mkdirSync(join(outRoot, 'cloud-init'), { recursive: true });
   cpSync(join(root, 'templates'), join(outRoot, 'templates'), { recursive: true });
+  writeShippedLbScripts(join(outRoot, 'templates'));
   const built = await Promise.all(clouds.map((c) => buildFunction(c, outRoot)));
   for (const c of clouds) {
     packageFunction(c, outRoot);

@@ -15,7 +15,11 @@
 #   3. skip any generation not newer than the last one handled: the same
 #      generation is never applied twice (timeouts and unrelated metadata
 #      changes wake the poll with the same manifest);
-#   4. run lbsync-apply.sh with the manifest's (pattern-checked) arguments;
+#   4. run lbsync-apply.sh with the manifest's arguments: `arg=<word>` lines
+#      in order (core/apply-contract.ts manifestArgLines), each flag one of
+#      TRANSPORT_APPLY_FLAGS and each value a plain path or word; manifests
+#      of older functions (config=, state-dir=, reload=, master-socket=) are
+#      read too;
 #   5. PUT its JSON result line to guest attribute lbsync/result and the live
 #      state (lbsync-apply.sh --status) to lbsync/status, where the function
 #      reads them back through the Compute API.
@@ -36,6 +40,11 @@ PATH="${PATH:-/usr/bin:/bin}:/usr/sbin:/sbin:/usr/local/sbin:/usr/local/bin"
 export PATH
 LC_ALL=C
 export LC_ALL
+lb_prog=lbsync-gcp-agent
+
+# >>> lbsync-lib: core/lb-scripts.ts inlines templates/lib/lbsync-lib.sh here
+. "${0%/*}/lib/lbsync-lib.sh"
+# <<< lbsync-lib
 
 md_url=${LBSYNC_METADATA_URL:-http://169.254.169.254}
 apply_script=${LBSYNC_APPLY_SCRIPT:-/usr/local/lib/lbsync/lbsync-apply.sh}
@@ -47,17 +56,11 @@ pid_file=
 max_runtime=0
 
 die() {
-  printf 'lbsync-gcp-agent: %s\n' "$*" >&2
+  lb_log "$*"
   exit 2
 }
 log() {
-  printf 'lbsync-gcp-agent: %s\n' "$*" >&2
-}
-digits() {
-  case ${1:-} in
-    '' | *[!0-9]*) return 1 ;;
-  esac
-  [ "${#1}" -le 16 ]
+  lb_log "$*"
 }
 
 while [ $# -gt 0 ]; do
@@ -70,7 +73,18 @@ while [ $# -gt 0 ]; do
     --max-backoff) max_backoff=${2:-}; shift 2 ;;
     --pid-file) pid_file=${2:-}; shift 2 ;;
     --max-runtime) max_runtime=${2:-}; shift 2 ;;
-    --help | -h) sed -n '2,33p' "$0"; exit 0 ;;
+    --help | -h)
+      cat <<'LB_EOF'
+Usage: lbsync-gcp-agent.sh [--metadata-url URL] [--apply PATH] [--state-dir DIR]
+         [--timeout-sec N] [--idle N] [--max-backoff N] [--pid-file PATH]
+         [--max-runtime N]
+Long-polls the lbsync-manifest metadata key, runs lbsync-apply.sh on each new
+generation and writes its result to guest attribute lbsync/result (and the
+live state to lbsync/status). Environment: LBSYNC_METADATA_URL,
+LBSYNC_APPLY_SCRIPT, LBSYNC_AGENT_STATE_DIR.
+LB_EOF
+      exit 0
+      ;;
     *) die "unknown argument: $1" ;;
   esac
 done
@@ -83,7 +97,7 @@ case $md_url in
   *[!A-Za-z0-9.:/_-]*) die "--metadata-url has unexpected characters" ;;
 esac
 for n in "$timeout_sec" "$idle_sec" "$max_backoff" "$max_runtime"; do
-  digits "$n" || die "numeric options take whole seconds"
+  lb_is_uint "$n" || die "numeric options take whole seconds"
 done
 [ -r "$apply_script" ] || die "apply script not readable: $apply_script"
 
@@ -91,7 +105,11 @@ agent_dir=$state_dir/gcp-agent
 mkdir -p "$agent_dir" || die "cannot create $agent_dir"
 last_file=$agent_dir/last-generation
 args_file=$agent_dir/apply-args
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/lbsync-gcp-agent.XXXXXX") || die "mktemp failed"
+# Named after our pid: a restarted agent removes what a killed one left.
+lb_sweep "$agent_dir" tmp
+tmp=$agent_dir/tmp.$$
+rm -rf "$tmp"
+mkdir -m 700 "$tmp" || die "cannot create $tmp"
 curl_pid=
 
 cleanup() {
@@ -103,7 +121,8 @@ trap 'cleanup; exit 0' TERM INT HUP
 trap cleanup EXIT
 if [ -n "$pid_file" ]; then printf '%s\n' "$$" >"$pid_file"; fi
 
-started=$(date +%s)
+lb_now_ms
+started=$lb_ms
 attr_url=$md_url/computeMetadata/v1/instance/attributes
 guest_url=$md_url/computeMetadata/v1/instance/guest-attributes/lbsync
 
@@ -149,30 +168,68 @@ put_guest() {
   return 1
 }
 
-# The arguments lbsync-apply.sh gets: from the last manifest, else defaults.
-apply_config=/etc/haproxy/haproxy.cfg
-apply_state=/var/lib/lbsync
-apply_reload=auto
-apply_socket=/run/haproxy-master.sock
-load_args() {
-  _f=$1
-  _v=$(sed -n 's/^config=\(\/[A-Za-z0-9._\/-]*\)$/\1/p' "$_f")
-  [ -n "$_v" ] && apply_config=$_v
-  _v=$(sed -n 's/^state-dir=\(\/[A-Za-z0-9._\/-]*\)$/\1/p' "$_f")
-  [ -n "$_v" ] && apply_state=$_v
-  _v=$(sed -n 's/^reload=//p' "$_f")
-  case $_v in
-    auto | systemd | master-socket) apply_reload=$_v ;;
-  esac
-  _v=$(sed -n 's/^master-socket=\(\/[A-Za-z0-9._\/-]*\)$/\1/p' "$_f")
-  [ -n "$_v" ] && apply_socket=$_v
-  return 0
+# The arguments lbsync-apply.sh gets: the last manifest's, kept in
+# $args_file as validated `arg=` lines, else none (the script's defaults).
+# Flags must be ones a transport may set (core/apply-contract.ts
+# TRANSPORT_APPLY_FLAGS) and values plain words, so a manifest can never
+# point the script at another binary (--haproxy) or payload.
+valid_args() {
+  _want=flag
+  while IFS= read -r _l; do
+    case $_l in arg=*) ;; *) continue ;; esac
+    _v=${_l#arg=}
+    if [ "$_want" = flag ]; then
+      case $_v in
+        --config | --state-dir | --reload | --master-socket | --runtime-socket | --removal-timeout) ;;
+        *) return 1 ;;
+      esac
+      _want=value
+    else
+      lb_is_plain_path "$_v" || return 1
+      case $_v in -*) return 1 ;; esac
+      _want=flag
+    fi
+  done <"$1"
+  [ "$_want" = flag ]
 }
-if [ -f "$args_file" ]; then load_args "$args_file"; fi
+# load_args MANIFEST: take its arguments (or, from an older function, its
+# config=/state-dir=/reload=/master-socket= keys) when they are valid.
+load_args() {
+  if grep -q '^arg=' "$1"; then
+    grep '^arg=' "$1" >"$tmp/args"
+  else
+    : >"$tmp/args"
+    for _k in config state-dir reload master-socket; do
+      _v=$(sed -n "s/^$_k=//p" "$1" | head -n 1)
+      if [ -n "$_v" ]; then printf 'arg=--%s\narg=%s\n' "$_k" "$_v" >>"$tmp/args"; fi
+    done
+  fi
+  if valid_args "$tmp/args"; then
+    mv -f "$tmp/args" "$args_file.tmp" && mv -f "$args_file.tmp" "$args_file"
+  else
+    log "manifest arguments rejected; keeping the previous ones"
+  fi
+}
+
+# run_apply ARGS...: lbsync-apply.sh with $args_file's arguments, then ARGS.
+run_apply() {
+  _extra=$#
+  if [ -f "$args_file" ] && valid_args "$args_file"; then
+    while IFS= read -r _l; do
+      case $_l in arg=*) set -- "$@" "${_l#arg=}" ;; esac
+    done <"$args_file"
+  fi
+  # Move the extra arguments (given first) behind the manifest's.
+  while [ "$_extra" -gt 0 ]; do
+    set -- "$@" "$1"
+    shift
+    _extra=$((_extra - 1))
+  done
+  sh "$apply_script" "$@"
+}
 
 publish_status() {
-  sh "$apply_script" --status --config "$apply_config" --state-dir "$apply_state" \
-    >"$tmp/status-out" 2>/dev/null
+  run_apply --status >"$tmp/status-out" 2>/dev/null
   tail -n 1 "$tmp/status-out" >"$tmp/status"
   put_guest status "$tmp/status"
 }
@@ -180,14 +237,14 @@ publish_status() {
 # result_line RESULT GENERATION MESSAGE: a result in the apply script's format,
 # for failures that happen before the apply script runs.
 result_line() {
-  printf '{"lbsync":1,"result":"%s","generation":%s,"sha256":"","servers":0,"ms":0,"message":"%s"}\n' \
-    "$1" "$2" "$3" >"$tmp/result"
+  lb_apply_result "$1" "$2" "" 0 0 "$3"
+  lb_json_print >"$tmp/result"
   put_guest result "$tmp/result"
 }
 
 last_generation() {
   _g=$(cat "$last_file" 2>/dev/null)
-  if digits "$_g"; then printf '%s' "$_g"; else printf '0'; fi
+  if lb_is_uint "$_g"; then printf '%s' "$_g"; else printf '0'; fi
 }
 
 # give_up_or_retry GENERATION MESSAGE: a torn read (a newer push replaced the
@@ -216,7 +273,7 @@ handle_manifest() {
   _gen=$(sed -n 's/^generation=\([0-9]*\)$/\1/p' "$_m")
   _sha=$(sed -n 's/^sha256=\([0-9a-f]\{64\}\)$/\1/p' "$_m")
   _chunks=$(sed -n 's/^chunks=\([0-9]*\)$/\1/p' "$_m")
-  if ! digits "$_gen" || [ -z "$_sha" ] || ! digits "$_chunks" || [ "$_chunks" -lt 1 ] ||
+  if ! lb_is_uint "$_gen" || [ -z "$_sha" ] || ! lb_is_uint "$_chunks" || [ "$_chunks" -lt 1 ] ||
     [ "$_chunks" -gt 64 ]; then
     log "malformed manifest; ignored"
     return 0
@@ -250,14 +307,11 @@ handle_manifest() {
     return $?
   fi
   load_args "$_m"
-  cp "$_m" "$args_file"
   # Recorded before the apply runs: a payload that crashes the VM mid-apply
   # is not replayed forever; the next push or resync carries a newer one.
   printf '%s\n' "$_gen" >"$last_file.tmp" && mv "$last_file.tmp" "$last_file"
   log "applying generation $_gen ($_chunks chunk(s))"
-  sh "$apply_script" --config "$apply_config" --state-dir "$apply_state" \
-    --reload "$apply_reload" --master-socket "$apply_socket" --payload "$tmp/payload" \
-    >"$tmp/apply-out" 2>"$tmp/apply-err"
+  run_apply --payload "$tmp/payload" >"$tmp/apply-out" 2>"$tmp/apply-err"
   _rc=$?
   grep '^{.*"lbsync"' "$tmp/apply-out" | tail -n 1 >"$tmp/result"
   if [ ! -s "$tmp/result" ]; then
@@ -276,7 +330,8 @@ etag=NONE
 backoff=1
 log "watching $attr_url/lbsync-manifest"
 while :; do
-  if [ "$max_runtime" -gt 0 ] && [ $(($(date +%s) - started)) -ge "$max_runtime" ]; then
+  lb_now_ms
+  if [ "$max_runtime" -gt 0 ] && [ $((lb_ms - started)) -ge $((max_runtime * 1000)) ]; then
     log "max runtime reached; exiting"
     exit 0
   fi

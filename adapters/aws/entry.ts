@@ -13,6 +13,9 @@ import { AsgLifecycle } from './lifecycle.js';
 import type { AsgSourceSpec, SsmTransportSpec } from './provider.js';
 import { EventBridgeReporter } from './report.js';
 
+/** The function's own identity for `kubernetes.cluster.eks` (handed to buildFunctionRuntime). */
+export { eksClusterAccess } from './eks.js';
+
 /** The part of the Lambda context lbsync reads. */
 export interface LambdaContextLike {
   readonly awsRequestId?: string;

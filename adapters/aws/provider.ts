@@ -83,7 +83,7 @@ export const awsProvider: ProviderDescriptor = {
   cloud: 'aws',
   sources: { 'aws-asg': asgSourceSchema },
   transports: { ssm: ssmTransportSchema },
-  packages: ['@aws-sdk/*'],
+  packages: ['@aws-sdk/*', '@smithy/*'],
   describe: {
     'aws-asg':
       'instances of EC2 Auto Scaling groups (DescribeAutoScalingGroups + DescribeInstances)',

@@ -66,39 +66,79 @@ export class SsmShell implements RemoteShell {
     return this.o.lb.staging !== undefined;
   }
 
-  /** LB instances named by id, plus running instances carrying every configured tag; sorted. */
+  /**
+   * LB instances named by id, plus running instances carrying every configured
+   * tag; sorted, each with its private IP when EC2 shows it (Service status
+   * publishes it). Tagged instances come with their IP; ids are looked up
+   * once more, best effort: a failed lookup only leaves the address out.
+   */
   public async targets(signal?: AbortSignal): Promise<readonly LbTarget[]> {
-    const ids = new Set(this.o.lb.instanceIds ?? []);
+    const addresses = new Map<string, string | undefined>(
+      (this.o.lb.instanceIds ?? []).map((id) => [id, undefined]),
+    );
     const tags = Object.entries(this.o.lb.tags ?? {});
     if (tags.length > 0) {
-      let token: string | undefined;
-      do {
-        let res: DescribeInstancesCommandOutput;
-        try {
-          res = await this.o.ec2.send(
-            new DescribeInstancesCommand({
-              Filters: [
-                ...tags.map(([k, v]) => ({ Name: `tag:${k}`, Values: [v] })),
-                { Name: 'instance-state-name', Values: ['running'] },
-              ],
-              MaxResults: 1000,
-              ...(token !== undefined ? { NextToken: token } : {}),
-            }),
-            { abortSignal: signal },
-          );
-        } catch (err) {
-          throw new TransportError(`finding LB instances by tag failed: ${describeAwsError(err)}`, {
-            cause: err,
-            retryable: isRetryableAwsError(err),
-          });
-        }
-        for (const r of res.Reservations ?? []) {
-          for (const i of r.Instances ?? []) if (i.InstanceId !== undefined) ids.add(i.InstanceId);
-        }
-        token = res.NextToken;
-      } while (token !== undefined && token !== '');
+      try {
+        await this.describe(
+          {
+            Filters: [
+              ...tags.map(([k, v]) => ({ Name: `tag:${k}`, Values: [v] })),
+              { Name: 'instance-state-name', Values: ['running'] },
+            ],
+            MaxResults: 1000,
+          },
+          addresses,
+          signal,
+        );
+      } catch (err) {
+        throw new TransportError(`finding LB instances by tag failed: ${describeAwsError(err)}`, {
+          cause: err,
+          retryable: isRetryableAwsError(err),
+        });
+      }
     }
-    return [...ids].sort().map((id) => ({ id }));
+    const unknown = [...addresses].filter(([, ip]) => ip === undefined).map(([id]) => id);
+    if (unknown.length > 0) {
+      try {
+        // MaxResults cannot be combined with InstanceIds; at most 50 ids are configured.
+        await this.describe({ InstanceIds: unknown }, addresses, signal, false);
+      } catch (err) {
+        this.o.logger?.warn(
+          { stage: 'push', error: describeAwsError(err) },
+          'cannot read the LB instances’ private IPs; Service status waits for the next run',
+        );
+      }
+    }
+    return [...addresses.keys()].sort().map((id) => {
+      const ip = addresses.get(id);
+      return ip === undefined ? { id } : { id, address: ip };
+    });
+  }
+
+  /** Page through DescribeInstances, recording each instance's private IP (new ids only if `add`). */
+  private async describe(
+    input: ConstructorParameters<typeof DescribeInstancesCommand>[0],
+    into: Map<string, string | undefined>,
+    signal: AbortSignal | undefined,
+    add = true,
+  ): Promise<void> {
+    let token: string | undefined;
+    do {
+      const res: DescribeInstancesCommandOutput = await this.o.ec2.send(
+        new DescribeInstancesCommand({
+          ...input,
+          ...(token !== undefined ? { NextToken: token } : {}),
+        }),
+        { abortSignal: signal },
+      );
+      for (const r of res.Reservations ?? []) {
+        for (const i of r.Instances ?? []) {
+          if (i.InstanceId === undefined || (!add && !into.has(i.InstanceId))) continue;
+          into.set(i.InstanceId, i.PrivateIpAddress ?? into.get(i.InstanceId));
+        }
+      }
+      token = res.NextToken;
+    } while (token !== undefined && token !== '');
   }
 
   /** Size of SendCommand's serialized `Parameters` (what SSM's size limits count). */

@@ -1,4 +1,5 @@
 import { ComputeManagementClient } from '@azure/arm-compute';
+import type { ContainerServiceClient } from '@azure/arm-containerservice';
 import { NetworkManagementClient } from '@azure/arm-network';
 import type { TokenCredential } from '@azure/core-auth';
 import { createDefaultHttpClient, type HttpClient } from '@azure/core-rest-pipeline';
@@ -30,6 +31,8 @@ export interface AzureClients {
   readonly credential: TokenCredential;
   compute(subscriptionId: string): ComputeManagementClient;
   network(subscriptionId: string): NetworkManagementClient;
+  /** AKS managed clusters (loaded on first use: only specs naming an AKS cluster need it). */
+  containerService(subscriptionId: string): Promise<ContainerServiceClient>;
   /** A Blob service client for the account of `containerUrl` (staged payloads). */
   blobService(accountUrl: string): BlobServiceClient;
 }
@@ -50,6 +53,7 @@ export function createAzureClients(options: AzureClientOptions = {}): AzureClien
   const computes = new Map<string, ComputeManagementClient>();
   const networks = new Map<string, NetworkManagementClient>();
   const blobs = new Map<string, BlobServiceClient>();
+  const containers = new Map<string, Promise<ContainerServiceClient>>();
   return {
     credential,
     compute(subscriptionId: string): ComputeManagementClient {
@@ -73,6 +77,21 @@ export function createAzureClients(options: AzureClientOptions = {}): AzureClien
           retryOptions,
         });
         networks.set(subscriptionId, c);
+      }
+      return c;
+    },
+    containerService(subscriptionId: string): Promise<ContainerServiceClient> {
+      let c = containers.get(subscriptionId);
+      if (c === undefined) {
+        c = import('@azure/arm-containerservice').then(
+          (m) =>
+            new m.ContainerServiceClient(credential, subscriptionId, {
+              ...endpoint,
+              ...tls,
+              retryOptions,
+            }),
+        );
+        containers.set(subscriptionId, c);
       }
       return c;
     },

@@ -15,6 +15,9 @@ import { type EventScope, eventGridTrigger, httpTrigger } from './events.js';
 import { invocationLogger } from './log.js';
 import type { RunCommandTransportSpec, VmssSourceSpec } from './provider.js';
 
+/** The function's own identity for `kubernetes.cluster.aks` (handed to buildFunctionRuntime). */
+export { aksClusterAccess } from './aks.js';
+
 /** How an HTTP caller of the Azure function forces past a guard. */
 export const AZURE_FORCE_HINT = 'POST {"lbsync":"resync","force":true} to apply anyway';
 

@@ -23,7 +23,7 @@ import type { RunCommandTransportSpec } from './provider.js';
 /**
  * Largest Run Command script lbsync sends inline, in bytes. The service's own
  * limit is undocumented (a "256 KB" figure circulates, unconfirmed), so lbsync
- * stays at a quarter of it. The apply script itself takes ~19 KB of it; see
+ * stays at a quarter of it. The apply script (packed) takes ~15 KB of it; see
  * docs/azure.md for how many workers x services fit (measured by a test).
  * Above it, the payload is staged in Blob storage and the LB downloads it.
  */

@@ -14,6 +14,9 @@ import {
 import type { Spec } from '../spec.js';
 import { auditLogTrigger } from './event.js';
 
+/** The function's own identity for `kubernetes.cluster.gke` (handed to buildFunctionRuntime). */
+export { gkeClusterAccess } from './gke.js';
+
 /** How an HTTP caller of the GCP function forces past a guard. */
 export const GCP_FORCE_HINT = 'POST {"lbsync":"resync","force":true} to apply anyway';
 

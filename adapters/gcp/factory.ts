@@ -1,3 +1,4 @@
+import { applyScriptOptions } from '../../core/apply-contract.js';
 import { SpecError } from '../../core/errors.js';
 import type { ProviderContext, ProviderFactory } from '../../core/provider.js';
 import {
@@ -17,6 +18,8 @@ export type GcpTuning = Pick<
 > & {
   /** How the Compute clients are built (tests point them at the fake). */
   readonly clientOptions?: GcpClientOptions;
+  /** Base URL of the Container API for GKE discovery (default https://container.googleapis.com). */
+  readonly containerEndpoint?: string;
 };
 
 const clientsByOptions = new Map<GcpClientOptions | undefined, GcpClients>();
@@ -70,12 +73,12 @@ export function metadataTransportOf(
       'loadBalancers.project: required when the workers do not come from gcp-mig',
     ]);
   }
-  const { clientOptions: _o, ...tuning } = tuningOf(ctx);
+  const { clientOptions: _o, containerEndpoint: _c, ...tuning } = tuningOf(ctx);
   return new MetadataTransport({
     project,
     instances: section.instances,
     clients: gcpClientsFor(ctx),
-    apply: ctx.spec.lbApply,
+    apply: applyScriptOptions(ctx.spec),
     logger: ctx.logger,
     ...tuning,
   });

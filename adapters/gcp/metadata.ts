@@ -1,3 +1,4 @@
+import { type ApplyScriptOptions, manifestArgLines } from '../../core/apply-contract.js';
 import { TransportError } from '../../core/errors.js';
 import type { Payload } from '../../core/payload.js';
 import { sha256Hex } from '../../core/payload.js';
@@ -38,7 +39,7 @@ export interface MetadataPayload {
 /** Split `payload` into manifest + chunk items of at most `chunkBytes` each. */
 export function layoutPayload(
   payload: Payload,
-  apply: LbApplySpec,
+  apply: LbApplySpec | ApplyScriptOptions,
   chunkBytes: number = MAX_VALUE_BYTES,
 ): MetadataPayload {
   // The payload is ASCII (header + base64), so characters are bytes.
@@ -55,10 +56,13 @@ export function layoutPayload(
     `bytes=${text.length}`,
     `chunks=${chunks.length}`,
     ...chunks.map((c, i) => `chunk.${i}=${sha256Hex(c.value)}`),
+    // The apply arguments in the contract's one encoding (the agent checks each flag) ...
+    ...manifestArgLines(apply),
+    // ... and as the keys agents installed before it read, so existing LB VMs keep working.
     `config=${apply.configPath}`,
     `state-dir=${apply.stateDir}`,
     `reload=${apply.reload}`,
-    `master-socket=${apply.masterSocket}`,
+    ...(apply.masterSocket !== undefined ? [`master-socket=${apply.masterSocket}`] : []),
     '',
   ].join('\n');
   return {

@@ -1,10 +1,10 @@
+import type { ApplyScriptOptions } from '../../core/apply-contract.js';
 import { TransportError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { ApplyResult, LbTarget, LiveState } from '../../core/model.js';
 import { type Payload, parseApplyResult } from '../../core/payload.js';
 import type { Transport } from '../../core/ports.js';
 import { DeadlineError, deadlineSignal, poll as pollUntil } from '../../core/retry.js';
-import type { LbApplySpec } from '../../core/spec.js';
 import {
   type GcpClients,
   gcpErrorMessage,
@@ -26,8 +26,8 @@ export interface MetadataTransportOptions {
   readonly project: string;
   readonly instances: readonly GcpLbInstance[];
   readonly clients: GcpClients;
-  /** Where the apply script acts on the LB (spec `lbApply`); travels in the manifest. */
-  readonly apply: LbApplySpec;
+  /** Where and how the apply script acts on the LB (spec `lbApply`, `runtimeSocket`); travels in the manifest. */
+  readonly apply: ApplyScriptOptions;
   /** How long to wait for the agent's result in guest attributes. */
   readonly agentTimeoutMs?: number;
   /** How often to read the guest attributes while waiting. */
@@ -54,14 +54,51 @@ export const GUEST_STATUS = 'lbsync/status';
  */
 export class MetadataTransport implements Transport {
   private readonly retry: RetryOptions;
+  /** networkIP per LB instance, from every instances.get this transport made. */
+  private readonly addresses = new Map<string, string>();
 
   public constructor(private readonly o: MetadataTransportOptions) {
     this.retry = o.retry ?? { attempts: 4, baseMs: 250 };
   }
 
-  /** The configured LB instances. */
+  /**
+   * The configured LB instances, each with its internal IP (Service status
+   * publishes it). The IP comes from the instances.get every apply makes;
+   * an instance not read yet is read once here, best effort: a failed read
+   * only leaves the address out.
+   */
   public async targets(): Promise<readonly LbTarget[]> {
-    return this.o.instances.map((i) => ({ id: i.name }));
+    await Promise.all(
+      this.o.instances
+        .filter((i) => !this.addresses.has(i.name))
+        .map(async (i) => {
+          try {
+            const [inst] = await this.o.clients.instances.get({
+              project: this.o.project,
+              zone: i.zone,
+              instance: i.name,
+            });
+            this.remember(i.name, inst);
+          } catch (err) {
+            this.o.logger?.warn(
+              { stage: 'push', lb: i.name, error: gcpErrorMessage(err) },
+              'cannot read the LB instance’s internal IP; Service status waits for the next run',
+            );
+          }
+        }),
+    );
+    return this.o.instances.map((i) => {
+      const address = this.addresses.get(i.name);
+      return address === undefined ? { id: i.name } : { id: i.name, address };
+    });
+  }
+
+  private remember(
+    name: string,
+    inst: { readonly networkInterfaces?: readonly { readonly networkIP?: string | null }[] | null },
+  ): void {
+    const ip = inst.networkInterfaces?.[0]?.networkIP;
+    if (typeof ip === 'string' && ip !== '') this.addresses.set(name, ip);
   }
 
   /** What the agent last published (`lbsync/status`); a fresh VM reports nothing applied. */
@@ -123,6 +160,7 @@ export class MetadataTransport implements Transport {
     for (let attempt = 1; ; attempt++) {
       try {
         const [inst] = await withRetries(() => this.o.clients.instances.get(ref), this.retry);
+        this.remember(lb.name, inst);
         const current: MetadataItem[] = (inst.metadata?.items ?? []).map((it) => ({
           key: it.key ?? '',
           value: it.value ?? '',

@@ -11,11 +11,42 @@ import {
   ClusterServiceSource,
   ClusterView,
 } from './cluster.js';
-import type { ClusterConnection } from './connect.js';
+import type { ClusterConnection, TokenProvider } from './connect.js';
 import type { EligibilityOptions } from './eligibility.js';
 import { reservedFromSpec } from './services.js';
-import type { KubernetesSpec } from './spec.js';
+import type { KubernetesSpec, ManagedClusterSpec } from './spec.js';
 import { ServiceStatusObserver } from './status-observer.js';
+
+/**
+ * What a function's cloud is asked to reach: a managed cluster by name
+ * (`kubernetes.cluster`: endpoint and CA come from the cloud's cluster API),
+ * or an endpoint whose CA the spec gave, signed in to with the function's
+ * own identity (`kubernetes.endpoint` without a `tokenFile`).
+ */
+export interface ClusterAccessRequest {
+  readonly cluster?: ManagedClusterSpec;
+  readonly endpoint?: { readonly url: string; readonly caPem: string };
+}
+
+/** An API server, its CA and a token provider: what a cloud's access hands back. */
+export interface ClusterAccessGrant {
+  readonly endpoint: string;
+  readonly caPem: string;
+  readonly tokenProvider: TokenProvider;
+  readonly tlsServerName?: string;
+}
+
+/**
+ * A cloud's way to a cluster with its own identity (EKS, AKS, GKE tokens).
+ * Each cloud adapter exports one, typed structurally (cloud folders never
+ * import this one); the Kubernetes adapter calls it once per runtime, so what
+ * it discovers is cached per cold start.
+ */
+export type ClusterAccess = (
+  request: ClusterAccessRequest,
+  ctx: ProviderContext,
+  signal?: AbortSignal,
+) => Promise<ClusterAccessGrant>;
 
 /**
  * Knobs of the Kubernetes provider that are not in the spec (`tuning.kubernetes`).
@@ -26,7 +57,7 @@ export interface KubernetesTuning {
   readonly client?: ClusterClient;
   readonly connection?: ClusterConnection;
   /** How this function's cloud reaches `kubernetes.cluster` or `endpoint` with its own identity. */
-  readonly access?: (section: KubernetesSpec, signal?: AbortSignal) => Promise<ClusterConnection>;
+  readonly access?: ClusterAccess;
   /** Where `--kubeconfig` points (the CLI); overrides the section's way of connecting. */
   readonly kubeconfigPath?: string;
   /** `--context` (the CLI): the kubeconfig context to use instead of its current-context. */
@@ -81,10 +112,7 @@ export async function connectionOf(
     );
   }
   if (k.endpoint !== undefined && k.tokenFile !== undefined) {
-    const caPem =
-      k.caData !== undefined
-        ? Buffer.from(k.caData, 'base64').toString('utf8')
-        : await readFile(relative(k.caFile ?? '', ctx), 'utf8');
+    const caPem = await caOf(k, ctx);
     const tokenFile = relative(k.tokenFile, ctx);
     // Re-read on every refresh: projected service-account tokens rotate in place.
     return {
@@ -93,10 +121,23 @@ export async function connectionOf(
       tokenProvider: async () => ({ token: (await readFile(tokenFile, 'utf8')).trim() }),
     };
   }
-  if (t.access !== undefined) return t.access(k);
+  if (t.access !== undefined) {
+    const request: ClusterAccessRequest =
+      k.endpoint !== undefined
+        ? { endpoint: { url: k.endpoint, caPem: await caOf(k, ctx) } }
+        : { ...(k.cluster !== undefined ? { cluster: k.cluster } : {}) };
+    return t.access(request, ctx);
+  }
   throw new SpecError('spec', [
     `kubernetes: ${k.cluster !== undefined ? 'cluster' : 'endpoint'} needs this deployment's cloud identity to mint a token; run it in its cloud's function, or give a kubeconfig or a tokenFile`,
   ]);
+}
+
+/** The CA of an `endpoint` section: `caData`, else the `caFile` (relative to the spec file). */
+async function caOf(k: KubernetesSpec, ctx: ProviderContext): Promise<string> {
+  return k.caData !== undefined
+    ? Buffer.from(k.caData, 'base64').toString('utf8')
+    : readFile(relative(k.caFile ?? '', ctx), 'utf8');
 }
 
 /** The run-shared view of the cluster for this runtime, connected once. */

@@ -3,8 +3,11 @@ import type { FileSourceSpec, LocalTransportSpec, StaticSourceSpec } from './pro
 import { FileSource, StaticSource, workersFilePath } from './source.js';
 import { type LocalLbTarget, LocalTransport } from './transport.js';
 
-/** The local transport for a `transport: local` section. */
-export function localTransportOf(section: LocalTransportSpec): LocalTransport {
+/** The local transport for a `transport: local` section; `runtimeSocket` is the spec's. */
+export function localTransportOf(
+  section: LocalTransportSpec,
+  runtimeSocket: string | null = null,
+): LocalTransport {
   const targets: LocalLbTarget[] = section.lbs.map((lb) => ({
     id: lb.name,
     configPath: lb.configPath,
@@ -12,6 +15,7 @@ export function localTransportOf(section: LocalTransportSpec): LocalTransport {
     reload: lb.reload,
     ...(lb.masterSocket !== undefined ? { masterSocket: lb.masterSocket } : {}),
     ...(lb.address !== undefined ? { address: lb.address } : {}),
+    runtimeSocket,
   }));
   return new LocalTransport(targets);
 }
@@ -27,5 +31,5 @@ export const createSource: ProviderFactory['createSource'] = async (
 };
 
 /** Builds the local transport. */
-export const createTransport: ProviderFactory['createTransport'] = async (_name, section) =>
-  localTransportOf(section as LocalTransportSpec);
+export const createTransport: ProviderFactory['createTransport'] = async (_name, section, ctx) =>
+  localTransportOf(section as LocalTransportSpec, ctx.spec.runtimeSocket);

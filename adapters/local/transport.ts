@@ -1,25 +1,26 @@
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
+import {
+  type ApplyScriptOptions,
+  applyArgs,
+  parseApplyResult,
+  STATUS_FLAG,
+} from '../../core/apply-contract.js';
 import { errorMessage, TransportError } from '../../core/errors.js';
+import { lbScriptPath, shippedLbScript } from '../../core/lb-scripts.js';
 import type { ApplyResult, LbTarget, LiveState } from '../../core/model.js';
-import { type Payload, parseApplyResult, sha256Hex } from '../../core/payload.js';
+import { type Payload, sha256Hex } from '../../core/payload.js';
 import { workerIdsOf } from '../../core/plan.js';
 import type { Transport } from '../../core/ports.js';
 
-/** An LB on this machine: the paths and reload mode the apply script is given. */
-export interface LocalLbTarget extends LbTarget {
+/** An LB on this machine: the paths, reload mode and sockets the apply script is given. */
+export interface LocalLbTarget extends LbTarget, ApplyScriptOptions {
   readonly id: string;
-  readonly configPath: string;
-  readonly stateDir: string;
-  readonly reload: 'auto' | 'systemd' | 'master-socket';
-  /** HAProxy master CLI socket; the script's default (/run/haproxy-master.sock) when omitted. */
-  readonly masterSocket?: string;
 }
 
 /** Options for `LocalTransport`. */
 export interface LocalTransportOptions {
-  /** The apply script; defaults to templates/lbsync-apply.sh of this checkout. */
+  /** The apply script; defaults to templates/lbsync-apply.sh of this checkout, run in its shipped (inlined) form. */
   readonly scriptPath?: string;
   /** POSIX shell that runs the script (default `sh`). */
   readonly shell?: string;
@@ -29,8 +30,7 @@ export interface LocalTransportOptions {
   readonly env?: NodeJS.ProcessEnv;
 }
 
-/** The script shipped next to this module, resolved from the module URL so it works from any cwd. */
-const DEFAULT_SCRIPT = fileURLToPath(new URL('../../templates/lbsync-apply.sh', import.meta.url));
+const DEFAULT_SCRIPT = lbScriptPath('apply');
 const DEFAULT_TIMEOUT_MS = 120_000;
 /** After SIGTERM, how long the script gets (it defers signals during swap+reload) before SIGKILL. */
 const KILL_GRACE_MS = 5_000;
@@ -44,8 +44,8 @@ interface ScriptRun {
 
 /**
  * Runs templates/lbsync-apply.sh as a subprocess against LBs on this machine:
- * the same script, arguments and payload the cloud transports ship, so local
- * runs exercise the real apply contract.
+ * the same self-contained text (`sh -c <script>`), arguments and payload the
+ * cloud transports ship, so local runs exercise the real apply contract.
  */
 export class LocalTransport implements Transport {
   private readonly byId: ReadonlyMap<string, LocalLbTarget>;
@@ -80,7 +80,7 @@ export class LocalTransport implements Transport {
   /** Run `--status`, plus the live text and worker ids (cheap to read locally). */
   public async status(target: LbTarget, signal?: AbortSignal): Promise<LiveState> {
     const lb = this.lookup(target);
-    const r = this.result(lb, await this.run(lb, ['--status'], '', signal));
+    const r = this.result(lb, await this.run(lb, [STATUS_FLAG], '', signal));
     if (r.result !== 'status') {
       throw new TransportError(`${lb.id}: --status answered ${r.result}: ${r.message ?? ''}`, {
         retryable: false,
@@ -142,23 +142,22 @@ export class LocalTransport implements Transport {
     }
   }
 
-  private run(
+  private async run(
     lb: LocalLbTarget,
     extra: readonly string[],
     stdin: string,
     signal?: AbortSignal,
   ): Promise<ScriptRun> {
-    const args = [
-      this.scriptPath,
-      '--config',
-      lb.configPath,
-      '--state-dir',
-      lb.stateDir,
-      '--reload',
-      lb.reload,
-      ...(lb.masterSocket !== undefined ? ['--master-socket', lb.masterSocket] : []),
-      ...extra,
-    ];
+    let script: string;
+    try {
+      script = await shippedLbScript(this.scriptPath);
+    } catch (err) {
+      throw new TransportError(`${lb.id}: cannot read ${this.scriptPath}: ${errorMessage(err)}`, {
+        cause: err,
+        retryable: false,
+      });
+    }
+    const args = ['-c', script, 'lbsync-apply.sh', ...applyArgs(lb), ...extra];
     return new Promise((resolve, reject) => {
       if (signal?.aborted) {
         reject(new TransportError(`${lb.id}: aborted`, { cause: signal.reason, retryable: true }));

@@ -5,11 +5,11 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { request } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,16 +17,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HaproxyProcess } from '../../adapters/local/haproxy.js';
 import { type LocalLbTarget, LocalTransport } from '../../adapters/local/transport.js';
 import { startWorkerServer, type WorkerServer } from '../../adapters/local/workers.js';
+import { APPLY_EXIT_CODES } from '../../core/apply-contract.js';
 import { TransportError } from '../../core/errors.js';
+import { loadLbScript } from '../../core/lb-scripts.js';
 import type { ApplyResult } from '../../core/model.js';
 import { encodePayload, parseApplyResult } from '../../core/payload.js';
+import { askWorker } from '../helpers/ask.js';
 
 // Ports 21000-21099 and backends on 127.0.20.x belong to this file.
 const FRONT = 21001;
 const HELD = 21002;
 const BACKEND_PORT = 21010;
 
-const SCRIPT = join(import.meta.dirname, '../../templates/lbsync-apply.sh');
+// The shipped form (library inlined), written to a file beforeAll: what every transport runs.
+let SCRIPT = '';
 const FIXTURES = join(import.meta.dirname, '../fixtures/apply');
 const fixture = (name: string): string => readFileSync(join(FIXTURES, name), 'utf8');
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
@@ -51,6 +55,8 @@ describe('lbsync-apply.sh on a real HAProxy', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'lbsync-e2e-apply-'));
+    SCRIPT = join(dir, 'lbsync-apply.sh');
+    writeFileSync(SCRIPT, await loadLbScript('apply'));
     haproxy = await HaproxyProcess.start({ dir, config: fixture('boot.cfg') });
     for (const n of [1, 2, 3, 4]) {
       workers.push(
@@ -120,16 +126,7 @@ describe('lbsync-apply.sh on a real HAProxy', () => {
   async function workersSeen(requests = 12): Promise<string[]> {
     const seen = new Set<string>();
     for (let i = 0; i < requests; i++) {
-      const worker = await new Promise<string>((resolve, reject) => {
-        const req = request({ host: '127.0.0.1', port: FRONT, path: '/', agent: false }, (res) => {
-          res.resume();
-          res.on('end', () => resolve(String(res.headers['x-worker'])));
-        });
-        req.setTimeout(3000, () => req.destroy(new Error('request timeout')));
-        req.on('error', reject);
-        req.end();
-      });
-      seen.add(worker);
+      seen.add(await askWorker(FRONT));
     }
     return [...seen].sort();
   }
@@ -158,7 +155,12 @@ describe('lbsync-apply.sh on a real HAProxy', () => {
       generation: gen,
       sha256: sha256(config),
       servers: 2,
+      via: 'reload',
+      added: 2,
+      removed: 0,
     });
+    // No runtime socket in this LB's configs: the message says why it reloaded.
+    expect(r.message).toMatch(/^reloaded: /);
     expect(r.ms).toBeGreaterThanOrEqual(0);
     expect(await haproxy.reloadCount()).toBe(reloads + 1);
     expect(readFileSync(haproxy.configPath, 'utf8')).toBe(config);
@@ -206,6 +208,15 @@ describe('lbsync-apply.sh on a real HAProxy', () => {
     expect(help.code).toBe(0);
     expect(help.out).toMatch(/^Usage: lbsync-apply\.sh/);
     expect(help.out).toMatch(/--master-socket PATH/);
+    expect(help.out).toMatch(/--runtime-socket PATH/);
+    expect(help.out).toMatch(/--removal-timeout S/);
+    // The exit codes it documents are the contract's.
+    const documented = Object.fromEntries(
+      [...help.out.replace(/\n/g, ' ').matchAll(/(\d) ([a-z|-]+)[,.]/g)].flatMap((m) =>
+        `${m[2]}`.split('|').map((r) => [r, Number(m[1])]),
+      ),
+    );
+    expect(documented).toEqual(APPLY_EXIT_CODES);
   });
 
   it('refuses an older generation as stale and leaves the live config byte for byte', async () => {
@@ -239,6 +250,8 @@ describe('lbsync-apply.sh on a real HAProxy', () => {
 
   describe('malformed and hostile payloads', () => {
     const valid = (): string => encodePayload(fixture('other-backends.cfg'), 5_000_000, 2).text;
+    const v2 = (): string =>
+      encodePayload(fixture('other-backends.cfg'), 5_000_000, 2, { maxRemovalPercent: 50 }).text;
     const lines = (): string[] => valid().split('\n');
     const withLine = (i: number, line: string): string => {
       const l = lines();
@@ -246,7 +259,7 @@ describe('lbsync-apply.sh on a real HAProxy', () => {
       return l.join('\n');
     };
     const cases: ReadonlyArray<readonly [string, () => string]> = [
-      ['an unknown format version', () => withLine(0, 'lbsync=2')],
+      ['an unknown format version', () => withLine(0, 'lbsync=3')],
       ['a command injected into generation', () => withLine(1, 'generation=1;rm -rf /')],
       ['a command substitution in generation', () => withLine(1, 'generation=$(touch PWNED)')],
       [
@@ -269,6 +282,16 @@ describe('lbsync-apply.sh on a real HAProxy', () => {
         () => withLine(5, `${lines()[5]?.slice(0, 8)}\n${lines()[5]?.slice(8)}`),
       ],
       ['an empty payload', () => ''],
+      ['a v2 header without its guard lines', () => withLine(0, 'lbsync=2')],
+      [
+        'a v2 guard above 100 percent',
+        () => v2().replace('max-removal-percent=50', 'max-removal-percent=100.5'),
+      ],
+      [
+        'a v2 guard with three decimals',
+        () => v2().replace('max-removal-percent=50', 'max-removal-percent=33.333'),
+      ],
+      ['a v2 force flag that is not 0 or 1', () => v2().replace('force=0', 'force=yes')],
       ['a truncated header', () => lines().slice(0, 3).join('\n')],
     ];
 
@@ -288,6 +311,8 @@ describe('lbsync-apply.sh on a real HAProxy', () => {
         expect(await haproxy.reloadCount()).toBe(reloads);
         expect(existsSync('PWNED')).toBe(false);
         expect(existsSync(join(haproxy.stateDir, 'PWNED'))).toBe(false);
+        // Its temp dir went with it.
+        expect(readdirSync(join(haproxy.stateDir, 'tmp'))).toEqual([]);
       },
     );
 
@@ -298,6 +323,11 @@ describe('lbsync-apply.sh on a real HAProxy', () => {
       expect(unknown.result.message).toMatch(/unknown argument: --frobnicate/);
       expect([badMode.code, badMode.result.result]).toEqual([2, 'invalid']);
       expect(badMode.result.message).toMatch(/--reload must be/);
+      const badSocket = await runScript(['--runtime-socket', 'x,fork'], valid());
+      expect([badSocket.code, badSocket.result.result]).toEqual([2, 'invalid']);
+      expect(badSocket.result.message).toMatch(/--runtime-socket must be a plain path/);
+      const badTimeout = await runScript(['--removal-timeout', '1.5'], valid());
+      expect(badTimeout.result.message).toMatch(/--removal-timeout must be a whole number/);
     });
   });
 
@@ -483,6 +513,7 @@ describe('lbsync-apply.sh on a real HAProxy', () => {
       generation: recorded,
       sha256: sha256(live),
       servers: 2,
+      workers: 2,
     });
     expect(state).toMatchObject({
       generation: recorded,

@@ -457,6 +457,20 @@ describe('AWS: Auto Scaling event -> Lambda handler -> SSM -> apply -> traffic',
     workers.delete(leaving);
   });
 
+  it('sends exactly one Run Command per LB per sync: no status probe before the apply', async () => {
+    // Prepare
+    const id = await launch(21);
+    const sent = fake.count('SendCommand');
+
+    // Act
+    const r = await handle(instanceEvent('launch-successful', GROUP, id));
+
+    // Assess: two LBs, two commands; each LB planned against its own live config.
+    expect(r.report?.results.map((x) => x.outcome)).toEqual(['applied', 'applied']);
+    expect(fake.count('SendCommand') - sent).toBe(2);
+    expect(liveIds(lb1)).toContain(id);
+  });
+
   it('ignores events for groups not in the spec and unknown events, without throwing', async () => {
     const other = await handle(instanceEvent('launch-successful', 'someone-elses-group', wid(99)));
     const unknown = await handle(fixture('unknown-ec2-state-change'));

@@ -8,6 +8,7 @@ import { startWorkerServer, type WorkerServer } from '../../adapters/local/worke
 import type { SyncReport } from '../../core/sync.js';
 import { FakeArm } from '../fakes/azure/fake-arm.js';
 import { BOOT_CONFIG, LbVm } from '../fakes/lb-vm.js';
+import { eventFixture } from '../helpers/fixtures.js';
 
 // Ports 23000-23099 and workers on 127.0.23.11-60 belong to this file.
 const ARM_PORT = 23000;
@@ -18,11 +19,7 @@ const HEALTH = 23181;
 const SUB = '00000000-0000-4000-8000-0000000000a4';
 const UNIFORM = { resourceGroup: 'mc-weu', name: 'aks-system-vmss' } as const;
 const FLEX = { resourceGroup: 'mc-apps', name: 'aks-apps-flex' } as const;
-const FIXTURES = new URL('../fixtures/events/azure/', import.meta.url);
-
-function fixture(name: string): Record<string, unknown> {
-  return JSON.parse(readFileSync(new URL(name, FIXTURES), 'utf8')) as Record<string, unknown>;
-}
+const fixture = (name: string): Record<string, unknown> => eventFixture('azure', name);
 
 /** The `eventgrid` fixtures as the Functions host hands them to the handler. */
 function gridEvent(name: string, patch: Record<string, unknown> = {}): EventGridEvent {
@@ -186,11 +183,10 @@ describe('Azure: scale set event -> function -> ARM fake -> Run Command -> HAPro
       expect(cfg).toContain('server aks-system-vmss_0 ');
       expect(cfg).toContain('server aks-apps-flex_a1b2c3d4 ');
     }
-    // Both the standalone VM and the scale set instance got Run Commands.
-    expect(arm.runCommands('/virtualmachines/lb-weu-1/').length).toBeGreaterThanOrEqual(2);
-    expect(
-      arm.runCommands('/virtualmachinescalesets/lb-vmss/virtualmachines/0/').length,
-    ).toBeGreaterThanOrEqual(2);
+    // Both the standalone VM and the scale set instance got exactly one Run
+    // Command: one round trip per sync, the LB plans against its live config.
+    expect(arm.runCommands('/virtualmachines/lb-weu-1/')).toHaveLength(1);
+    expect(arm.runCommands('/virtualmachinescalesets/lb-vmss/virtualmachines/0/')).toHaveLength(1);
     // Paging: with 1 item a page, the lists followed nextLink.
     expect(arm.requests.some((r) => r.query.includes('skiptoken'))).toBe(true);
   });
@@ -283,9 +279,9 @@ describe('Azure: scale set event -> function -> ARM fake -> Run Command -> HAPro
 
     // Assess
     expect(await Promise.all([lb1.reloadCount(), lb2.reloadCount()])).toEqual(reloads);
-    // Status and apply ran on both LBs (core pushes noop plans so the LB
-    // learns the newer generation); the apply script answered "unchanged".
-    expect(runCommandCount() - before).toBe(4);
+    // One command per LB (no status probe first); the apply script answered
+    // "unchanged" and recorded the newer generation.
+    expect(runCommandCount() - before).toBe(2);
     const lines = logs.map(([, l]) => JSON.parse(String(l)) as Record<string, unknown>);
     const pushes = lines.filter((l) => l.stage === 'push').map((l) => l.result);
     expect(pushes).toEqual(['unchanged', 'unchanged']);

@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LB_SCRIPT_FILES, type LbScriptName, loadLbScriptSync } from '../../core/lb-scripts.js';
 import { type BuiltFunction, buildAll } from '../../scripts/build.js';
 import { AWS_HANDLER } from '../../stacks/aws.js';
 import { AZURE_FUNCTIONS } from '../../stacks/azure.js';
@@ -185,6 +186,12 @@ describe('npm run build', () => {
         expect(existsSync(join(pkg, 'templates', f)), `${cloud}: ${f}`).toBe(true);
       }
       expect(existsSync(join(pkg, 'templates', 'cloud-init'))).toBe(false);
+      // The LB scripts in the form every transport ships: library inlined.
+      for (const [name, file] of Object.entries(LB_SCRIPT_FILES)) {
+        expect(readFileSync(join(pkg, 'templates', file), 'utf8'), `${cloud}: ${file}`).toBe(
+          loadLbScriptSync(name as LbScriptName),
+        );
+      }
       expect(readFileSync(join(out, 'dist', 'cloud-init', `${cloud}.yaml`), 'utf8')).toMatch(
         /^#cloud-config\n/,
       );

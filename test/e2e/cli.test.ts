@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -29,11 +29,25 @@ function lbsync(...args: string[]): Promise<{ code: number; stdout: string; stde
 }
 
 describe('lbsync CLI', () => {
-  it.each(['aws', 'azure', 'gcp', 'local'])('validates examples/%s.yaml', async (cloud) => {
-    const r = await lbsync('validate', `examples/${cloud}.yaml`);
+  it.each([
+    ['aws', 'aws'],
+    ['azure', 'azure'],
+    ['gcp', 'gcp'],
+    ['local', 'local'],
+    ['static-ssm', 'aws'],
+    ['kubernetes', 'aws'],
+  ])('validates examples/%s.yaml as a spec for cloud %s', async (file, cloud) => {
+    const r = await lbsync('validate', `examples/${file}.yaml`);
     expect(r.stderr).toBe('');
-    expect(r.stdout).toMatch(new RegExp(`examples/${cloud}\\.yaml: ok \\(.*cloud ${cloud}`));
+    expect(r.stdout).toMatch(new RegExp(`examples/${file}\\.yaml: ok \\(.*cloud ${cloud}`));
     expect(r.code).toBe(0);
+  });
+
+  it('lists every example it validates: none is left unchecked', () => {
+    const files = readdirSync(new URL('../../examples/', import.meta.url)).sort();
+    expect(files).toEqual(
+      ['aws', 'azure', 'gcp', 'kubernetes', 'local', 'static-ssm'].map((f) => `${f}.yaml`),
+    );
   });
 
   it('exits 1 with file: path: reason on an invalid spec', async () => {

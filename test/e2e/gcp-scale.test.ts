@@ -12,6 +12,7 @@ import { type RunningAgent, startAgent } from '../fakes/gcp/agent.js';
 import { FakeCompute } from '../fakes/gcp/compute.js';
 import { FakeMetadataServer } from '../fakes/gcp/metadata-server.js';
 import { BOOT_CONFIG, LbVm } from '../fakes/lb-vm.js';
+import { fixtureText } from '../helpers/fixtures.js';
 
 // Ports 24100-24199 belong to this file. The 2,000 workers are never dialled
 // (health checks off, no traffic), so their 10.24.x.y addresses are inert.
@@ -89,10 +90,7 @@ describe('GCP at scale: 2,000 workers x 10 services through metadata chunks and 
 
   it('applies 20,000 server lines from one audit-log event through metadata, sha256 intact', async () => {
     // Act
-    const event = readFileSync(
-      join(import.meta.dirname, '../fixtures/events/gcp/regional-mig-recreate.json'),
-      'utf8',
-    );
+    const event = fixtureText('events/gcp/regional-mig-recreate.json');
     await request(getTestServer('lbsyncGcpEvent'))
       .post('/')
       .set('content-type', 'application/cloudevents+json')

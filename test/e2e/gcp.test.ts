@@ -18,6 +18,7 @@ import { type RunningAgent, startAgent } from '../fakes/gcp/agent.js';
 import { FakeCompute } from '../fakes/gcp/compute.js';
 import { FakeMetadataServer } from '../fakes/gcp/metadata-server.js';
 import { BOOT_CONFIG, LbVm } from '../fakes/lb-vm.js';
+import { eventFixture } from '../helpers/fixtures.js';
 import { waitFor } from '../helpers/wait.js';
 
 // Ports 24000-24099 and workers on 127.0.24.1-99 belong to this file.
@@ -29,10 +30,7 @@ const PROJECT = 'lbsync-demo';
 const ZONE_B = 'europe-west1-b';
 const ZONE_C = 'europe-west1-c';
 const addr = (n: number): string => `127.0.24.${n}`;
-const fixture = (name: string): Record<string, unknown> =>
-  JSON.parse(
-    readFileSync(join(import.meta.dirname, '../fixtures/events/gcp', name), 'utf8'),
-  ) as Record<string, unknown>;
+const fixture = (name: string): Record<string, unknown> => eventFixture('gcp', name);
 
 describe('GCP: audit-log event -> function -> setMetadata -> agent -> HAProxy', () => {
   let dir: string;
@@ -518,5 +516,26 @@ describe('GCP: audit-log event -> function -> setMetadata -> agent -> HAProxy', 
       expect(s.generation).toBeGreaterThan(0);
     }
     expect(status.map((s) => s.lb)).toEqual(['lb-1', 'lb-2', 'lb-3']);
+  });
+  it('issues exactly one metadata write per LB per sync, and reads no status first', async () => {
+    // Prepare
+    await launch(9, 'web-a');
+    const writes = (lb: string): number =>
+      compute.count(new RegExp(`instances/${lb}/setMetadata$`));
+    const before = [writes('lb-1'), writes('lb-2')];
+    const readsBefore = compute.requests.length;
+
+    // Act
+    await sendEvent('instance-insert-first.json');
+
+    // Assess: one setMetadata each; guest attributes read only for the result.
+    expect([writes('lb-1') - (before[0] ?? 0), writes('lb-2') - (before[1] ?? 0)]).toEqual([1, 1]);
+    expect(serversIn('lb-1')).toContain(`server web-a-w9 ${addr(9)}:${NODE_PORT}`);
+    const keysRead = compute.requests
+      .slice(readsBefore)
+      .filter((r) => r.path.endsWith('/getGuestAttributes'))
+      .map((r) => r.query.get('variableKey'));
+    expect(keysRead.length).toBeGreaterThan(0);
+    expect(keysRead.every((k) => k === 'lbsync/result')).toBe(true);
   });
 });

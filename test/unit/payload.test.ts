@@ -2,7 +2,14 @@ import { createHash } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { TransportError } from '../../core/errors.js';
-import { encodePayload, PAYLOAD_VERSION, parseApplyResult } from '../../core/payload.js';
+import {
+  encodePayload,
+  PAYLOAD_GZIP_LEVEL,
+  PAYLOAD_VERSION,
+  PAYLOAD_VERSION_V2,
+  type PayloadOptions,
+  parseApplyResult,
+} from '../../core/payload.js';
 
 describe('Function: encodePayload', () => {
   const config = 'global\n    maxconn 100\n# ünïcode survives\n';
@@ -28,6 +35,38 @@ describe('Function: encodePayload', () => {
     expect(decoded.toString('utf8')).toBe(config);
     expect(p.sha256).toBe(createHash('sha256').update(decoded).digest('hex'));
     expect(p).toMatchObject({ generation: 7, servers: 0 });
+  });
+
+  it('writes format 2 with the removal guard and force flag when given options', () => {
+    const p = encodePayload(config, 9, 3, { maxRemovalPercent: 50 });
+    expect(p.text.split('\n').slice(0, 7)).toEqual([
+      `lbsync=${PAYLOAD_VERSION_V2}`,
+      'generation=9',
+      `sha256=${p.sha256}`,
+      'servers=3',
+      'max-removal-percent=50',
+      'force=0',
+      '---',
+    ]);
+    const line = (o: PayloadOptions): string | undefined =>
+      encodePayload(config, 9, 3, o).text.split('\n')[4];
+    expect(line({ maxRemovalPercent: 33.333 })).toBe('max-removal-percent=33.33');
+    expect(line({ maxRemovalPercent: 12.5 })).toBe('max-removal-percent=12.5');
+    expect(line({ maxRemovalPercent: 0 })).toBe('max-removal-percent=0');
+    expect(line({ maxRemovalPercent: null })).toBe('max-removal-percent=none');
+    expect(encodePayload(config, 9, 3, { force: true }).text.split('\n')[5]).toBe('force=1');
+    expect(() => encodePayload(config, 9, 3, { maxRemovalPercent: 101 })).toThrow(TransportError);
+  });
+
+  it('compresses at the measured default level and honours another', () => {
+    const big = `${'server i-0123456789abcdef 10.1.2.3:30080\n'.repeat(2000)}`;
+    const body = (level?: number): string =>
+      encodePayload(big, 1, 0, level === undefined ? {} : { gzipLevel: level }).text.split(
+        '\n',
+      )[7] ?? '';
+    expect(body()).toBe(body(PAYLOAD_GZIP_LEVEL));
+    expect(gunzipSync(Buffer.from(body(1), 'base64')).toString('utf8')).toBe(big);
+    expect(() => encodePayload(big, 1, 0, { gzipLevel: 10 })).toThrow(TransportError);
   });
 
   it.each([-1, 1.5, Number.NaN, Number.MAX_SAFE_INTEGER + 2])(

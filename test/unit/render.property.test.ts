@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type Spec, validateSpec } from '../../adapters/spec.js';
-import { isManualRequest, parseManualRequest } from '../../core/entry.js';
 import { InputError, LbsyncError, SpecError } from '../../core/errors.js';
+import { isManualRequest, parseManualRequest } from '../../core/manual.js';
 import type { Worker } from '../../core/model.js';
 import { parseApplyResult } from '../../core/payload.js';
 import { canonicalWorkers, loadTemplate, renderConfig, type Template } from '../../core/render.js';

@@ -110,6 +110,39 @@ describe('renderConfig', () => {
     expect(haproxyCheck(text)).toMatchObject({ ok: true });
   });
 
+  it('renders retries with redispatch to another worker, per profile and overridable', () => {
+    for (const profile of ['web', 'api', 'iot'] as const) {
+      const text = renderConfig(withProfile(profile), workers, template).text;
+      expect(text).toContain(`    retries ${PROFILES[profile].retries}\n    option redispatch 1\n`);
+    }
+    const tuned = validateSpec({ ...rawOf(spec), tuning: { retries: 0 } });
+    expect(renderConfig(tuned, workers, template).text).toContain('    retries 0\n');
+  });
+
+  it('renders balance source with hash-type consistent and ids that stay with their worker', () => {
+    // Prepare: the same workers plus one, in another order.
+    const source = validateSpec({ ...rawOf(spec), tuning: { balance: 'source' } });
+    const more: Worker[] = [
+      ...workers,
+      { id: 'i-0eee5555555555555', address: '10.0.3.5', state: 'serving' as const },
+    ].reverse();
+    // Act
+    const a = renderConfig(source, workers, template).text;
+    const b = renderConfig(source, more, template).text;
+    // Assess: the ring is built from ids, so a worker's id must not depend on its neighbours.
+    const ids = (text: string): Map<string, string> =>
+      new Map(
+        [...text.matchAll(/^ {4}server (\S+) \S+ id (\d+)/gm)].map((m) => [`${m[1]}`, `${m[2]}`]),
+      );
+    expect(a).toContain('    balance source\n');
+    expect(a).toMatch(/hash-type consistent\n/);
+    expect(ids(a).size).toBe(workers.length);
+    for (const [w, id] of ids(a)) expect(ids(b).get(w)).toBe(id);
+    expect(new Set(ids(b).values()).size).toBe(workers.length + 1);
+    expect(haproxyCheck(b)).toMatchObject({ ok: true });
+    expect(renderConfig(spec, workers, template).text).not.toMatch(/hash-type| id \d/);
+  });
+
   it('renders a user-supplied template given by path relative to the spec', async () => {
     const custom = validateSpec({ ...rawOf(spec), template: '../../templates/minimal.hbs' });
     const t = await loadTemplate(custom, join(fixtures, 'specs/valid/local-full.yaml'));

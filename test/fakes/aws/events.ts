@@ -1,12 +1,9 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { eventFixture } from '../../helpers/fixtures.js';
 import type { FakeLifecycleAction } from './fake-aws.js';
-
-const DIR = join(import.meta.dirname, '../../fixtures/events/aws');
 
 /** A fixture event (fresh copy) from test/fixtures/events/aws/<name>.json. */
 export function fixture(name: string): Record<string, unknown> {
-  return JSON.parse(readFileSync(join(DIR, `${name}.json`), 'utf8')) as Record<string, unknown>;
+  return eventFixture('aws', name);
 }
 
 /** A fixture with its `detail` fields replaced and a fresh event id. */

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { FakeEks } from './eks.js';
+import { FakeSts } from './sts.js';
 import { ec2Filters, ec2List, el, esc, members } from './xml.js';
 
 /*
@@ -13,6 +15,9 @@ import { ec2Filters, ec2List, el, esc, members } from './xml.js';
  *   POST /  Action=…&Version=2016-11-15       EC2, EC2 Query/XML
  *   PUT/GET /<bucket>/<key>                   S3, path style (GET also by presigned URL)
  *   POST /2015-03-31/functions/<f>/invocations  Lambda Invoke (runs a registered handler)
+ *   GET  /clusters/<name>                     EKS DescribeCluster, REST-JSON (eks.ts)
+ *   GET  /?Action=GetCallerIdentity&X-Amz-…   STS through a presigned URL, as EKS replays
+ *                                             it (sts.ts verifies the SigV4 signature)
  *
  * State: groups (members, lifecycle states, warm pool, hooks, pending
  * lifecycle actions), EC2 instances (IPs, tags, eventual visibility), LB
@@ -166,6 +171,7 @@ const SIGNING: Record<string, string> = {
   ec2: 'ec2',
   s3: 's3',
   lambda: 'lambda',
+  eks: 'eks',
 };
 
 /** The fake; start with `FakeAws.start`, stop in afterAll. */
@@ -186,6 +192,13 @@ export class FakeAws {
   }[] = [];
   /** Every GET of a staged object. */
   public readonly objectGets: { bucket: string; key: string; at: number }[] = [];
+  /** STS: the identities whose keys verify, and the GetCallerIdentity calls. */
+  public readonly sts = new FakeSts();
+  /** EKS: clusters, their access entries, and the API server's authenticator. */
+  public readonly eks = new FakeEks(
+    () => this.url,
+    () => this.sts.now(),
+  );
 
   private readonly groups = new Map<string, FakeGroup>();
   private readonly instances = new Map<string, FakeInstance>();
@@ -466,6 +479,29 @@ export class FakeAws {
           return;
         }
         await this.query(req, res, new URLSearchParams(body.toString('utf8')));
+        return;
+      }
+      if (
+        req.method === 'GET' &&
+        url.pathname === '/' &&
+        url.searchParams.has('X-Amz-Signature') &&
+        (url.searchParams.get('X-Amz-Credential') ?? '').includes('/sts/')
+      ) {
+        this.requests.push({ service: 'sts', api: 'GetCallerIdentity', at: Date.now() });
+        const a = this.sts.handle({
+          method: 'GET',
+          host: req.headers.host ?? '',
+          path: url.pathname,
+          query: url.searchParams,
+          headers: req.headers,
+          body,
+        });
+        send(res, a.status, a.contentType, a.body);
+        return;
+      }
+      const cluster = /^\/clusters\/([^/]+)$/.exec(url.pathname);
+      if (req.method === 'GET' && cluster?.[1] !== undefined && this.signedFor(req, 'eks')) {
+        this.describeCluster(res, decodeURIComponent(cluster[1]));
         return;
       }
       const lambda = /^\/2015-03-31\/functions\/([^/]+)\/invocations$/.exec(url.pathname);
@@ -1014,6 +1050,27 @@ export class FakeAws {
       out[at] = out[at] === 0x41 ? 0x42 : 0x41;
     }
     send(res, 200, 'application/octet-stream', out);
+  }
+
+  // ---- EKS -----------------------------------------------------------------
+
+  private describeCluster(res: ServerResponse, name: string): void {
+    this.requests.push({ service: 'eks', api: 'DescribeCluster', at: Date.now() });
+    const error = (status: number, code: string, message: string): void =>
+      send(res, status, 'application/json', JSON.stringify({ message }), {
+        'x-amzn-errortype': code,
+      });
+    const fault = this.takeFault('DescribeCluster');
+    if (fault !== null) {
+      error(fault.status, fault.code, `injected ${fault.code}`);
+      return;
+    }
+    const found = this.eks.describe(name);
+    if (found === null) {
+      error(404, 'ResourceNotFoundException', `No cluster found for name: ${name}.`);
+      return;
+    }
+    send(res, 200, 'application/json', JSON.stringify(found));
   }
 
   // ---- Lambda --------------------------------------------------------------

@@ -6,6 +6,7 @@ import { createServer, type Server } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LbVm } from '../lb-vm.js';
+import { FakeManagedClusters } from './aks.js';
 
 /*
  * A protocol-level fake of the slice of Azure Resource Manager (and Blob
@@ -105,6 +106,10 @@ export class FakeArm {
   public readonly blobs = new Map<string, Buffer>();
   /** Corrupt one byte of every blob download (a bad download must be refused on the LB). */
   public tamperBlobReads = false;
+  /** AKS managed clusters (GET, listClusterUserCredential). */
+  public readonly managedClusters = new FakeManagedClusters();
+  /** Which bearer tokens ARM accepts (default: any); tests plug in the Entra fake's check. */
+  public acceptToken: (token: string) => boolean = () => true;
 
   private readonly scaleSets = new Map<string, ScaleSet>();
   private readonly lbs = new Map<string, LbVmEntry>();
@@ -356,6 +361,15 @@ export class FakeArm {
       const auth = req.headers.authorization ?? '';
       if (!auth.startsWith('Bearer ')) {
         armError(401, 'AuthenticationFailed', 'missing bearer token');
+        return;
+      }
+      if (!this.acceptToken(auth.slice('Bearer '.length))) {
+        armError(401, 'InvalidAuthenticationToken', 'The access token is invalid or expired.');
+        return;
+      }
+      const aks = this.managedClusters.handle(method, path);
+      if (aks !== null) {
+        send(aks.status, aks.body);
         return;
       }
 

@@ -1,16 +1,21 @@
-import { readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { loadLbScriptSync } from '../../../core/lb-scripts.js';
 import type { LbVm } from '../lb-vm.js';
 
-/** The real agent script and the apply script it runs. */
-export const AGENT_SCRIPT = fileURLToPath(
-  new URL('../../../templates/lbsync-gcp-agent.sh', import.meta.url),
-);
-/** The repo's apply script, visible inside every LbVm (only /etc/haproxy, /var/lib/lbsync, /run are private). */
-export const APPLY_SCRIPT = fileURLToPath(
-  new URL('../../../templates/lbsync-apply.sh', import.meta.url),
-);
+// The agent and the apply script in the form cloud-init installs them (the
+// shell library inlined), in a host directory every LbVm sees (only
+// /etc/haproxy, /var/lib/lbsync and /run are private to a VM).
+const SHIPPED = mkdtempSync(join(tmpdir(), 'lbsync-gcp-agent-scripts-'));
+process.once('exit', () => rmSync(SHIPPED, { recursive: true, force: true }));
+
+/** The real agent script, shipped form. */
+export const AGENT_SCRIPT = join(SHIPPED, 'lbsync-gcp-agent.sh');
+/** The apply script the agent runs, shipped form. */
+export const APPLY_SCRIPT = join(SHIPPED, 'lbsync-apply.sh');
+writeFileSync(AGENT_SCRIPT, loadLbScriptSync('gcp-agent'));
+writeFileSync(APPLY_SCRIPT, loadLbScriptSync('apply'));
 
 /** A running agent inside an LbVm. */
 export interface RunningAgent {

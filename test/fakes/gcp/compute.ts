@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { OAuth2Client } from 'google-auth-library';
+import { FakeGkeClusters } from './container.js';
 
 /**
  * A stateful, protocol-level fake of the Compute Engine v1 REST API: the real
@@ -88,6 +89,10 @@ export interface RecordedRequest {
 export class FakeCompute {
   /** Requests in arrival order. */
   public readonly requests: RecordedRequest[] = [];
+  /** GKE clusters (the Container API's clusters.get, on the same port). */
+  public readonly gkeClusters = new FakeGkeClusters();
+  /** Which bearer tokens the APIs accept: `fake-token` (clientOptions()) unless replaced. */
+  public acceptToken: (token: string) => boolean = (t) => t === 'fake-token';
   private readonly migs = new Map<string, FakeMig>();
   private readonly instances = new Map<string, FakeInstance>();
   private readonly hidden = new Set<string>();
@@ -281,7 +286,8 @@ export class FakeCompute {
         error: { code: status, message, errors: [{ domain: 'global', reason, message }] },
       });
 
-    if (req.headers.authorization !== 'Bearer fake-token') {
+    const bearer = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '')?.[1];
+    if (bearer === undefined || !this.acceptToken(bearer)) {
       error(401, 'Request is missing required authentication credential.', 'required');
       return;
     }
@@ -295,6 +301,11 @@ export class FakeCompute {
       return;
     }
 
+    const gke = this.gkeClusters.handle(method, url.pathname);
+    if (gke !== null) {
+      send(gke.status, gke.body);
+      return;
+    }
     const p = url.pathname.replace(/^\/compute\/v1\/projects\/[^/]+\//, '');
     const routes = {
       migList:

@@ -1,9 +1,9 @@
-import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseAwsEvent } from '../../../adapters/aws/events.js';
 import { TriggerParseError } from '../../../core/errors.js';
 import { eventFrom, fixture } from '../../fakes/aws/events.js';
+import { eventFixture } from '../../helpers/fixtures.js';
 
 const GROUPS = ['workers-a', 'workers-b'];
 
@@ -85,12 +85,7 @@ describe('parseAwsEvent', () => {
   ])(
     "reads AWS's documented %s as a %s lifecycle action from %s to %s",
     (name, transition, origin, destination) => {
-      const event = JSON.parse(
-        readFileSync(
-          new URL(`../../fixtures/events/aws/documented/${name}.json`, import.meta.url),
-          'utf8',
-        ),
-      ) as unknown;
+      const event = eventFixture('aws', `documented/${name}`) as unknown;
       const t = parseAwsEvent(event, ['my-asg']);
       expect(t).toMatchObject({
         kind: 'lifecycle',

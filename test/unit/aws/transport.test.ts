@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,8 +14,8 @@ import { SsmShell } from '../../../adapters/aws/shell.js';
 import { startLoad } from '../../../adapters/local/load.js';
 import { startWorkerServer } from '../../../adapters/local/workers.js';
 import { type Spec, validateSpec } from '../../../adapters/spec.js';
-import { loadApplyScript } from '../../../core/entry.js';
 import { TransportError } from '../../../core/errors.js';
+import { loadApplyScript, loadDrainScript } from '../../../core/lb-scripts.js';
 import { memoryLogger } from '../../../core/log.js';
 import { encodePayload, type Payload } from '../../../core/payload.js';
 import { RemoteScriptTransport } from '../../../core/remote-script.js';
@@ -45,9 +44,9 @@ describe('SsmTransport against the AWS fake and a real LB VM', () => {
     dir = await mkdtemp(join(tmpdir(), 'lbsync-unit-aws-transport-'));
     fake = await FakeAws.start({ port: 22202, invocationNotFoundPolls: 3 });
     vm = await LbVm.start('unit-lb', join(dir, 'lb'), BOOT_CONFIG);
-    fake.addLbInstance(LB, vm, { tags: { role: 'lb' } });
-    fake.addLbInstance(TAGGED, vm, { tags: { role: 'lb' } });
-    fake.addLbInstance(UNMANAGED, vm, { managed: false });
+    fake.addLbInstance(LB, vm, { tags: { role: 'lb' }, privateIp: '10.9.0.11' });
+    fake.addLbInstance(TAGGED, vm, { tags: { role: 'lb' }, privateIp: '10.9.0.12' });
+    fake.addLbInstance(UNMANAGED, vm, { managed: false, privateIp: '10.9.0.13' });
     fake.addBucket(BUCKET);
     clients = createAwsClients({
       region: 'eu-west-1',
@@ -67,10 +66,7 @@ describe('SsmTransport against the AWS fake and a real LB VM', () => {
       tuning: { maxconn: 1000 },
     });
     applyScript = await loadApplyScript();
-    drainScript = readFileSync(
-      join(import.meta.dirname, '../../../templates/lbsync-drain.sh'),
-      'utf8',
-    );
+    drainScript = await loadDrainScript();
   });
 
   afterAll(async () => {
@@ -125,6 +121,28 @@ describe('SsmTransport against the AWS fake and a real LB VM', () => {
   it('finds LB instances by id and by tag, sorted and without duplicates', async () => {
     const targets = await transport().targets();
     expect(targets.map((t) => t.id)).toEqual([LB, TAGGED]);
+  });
+
+  it("reports each LB's private IP: tagged ones from the tag query, listed ids by one lookup", async () => {
+    // Act
+    const tagged = await transport().targets();
+    const before = fake.count('DescribeInstances');
+    const byId = await transport({}, { tags: {}, instanceIds: [TAGGED, LB] }).targets();
+
+    // Assess
+    expect(tagged).toEqual([
+      { id: LB, address: '10.9.0.11' },
+      { id: TAGGED, address: '10.9.0.12' },
+    ]);
+    expect(byId).toEqual(tagged);
+    expect(fake.count('DescribeInstances') - before).toBe(1);
+  });
+
+  it('leaves the address out, not the LB, when the id lookup fails', async () => {
+    const section = { tags: {}, instanceIds: [LB, 'i-0ffffffffffffffff'] };
+    const targets = await transport({}, section).targets();
+    expect(targets).toEqual([{ id: LB }, { id: 'i-0ffffffffffffffff' }]);
+    expect(logs.some((l) => /private IPs/.test(String(l.msg)))).toBe(true);
   });
 
   it('waits through InvocationDoesNotExist right after SendCommand and reads the status', async () => {

@@ -18,7 +18,8 @@ const scriptCommand = (script: string, args: readonly string[]): string =>
   coreScriptCommand(script, args, RUN_COMMAND_LIMITS);
 
 import { validateSpec } from '../../../adapters/spec.js';
-import { applyArgs, loadApplyScript } from '../../../core/entry.js';
+import { applyArgs } from '../../../core/apply-contract.js';
+import { loadApplyScript } from '../../../core/lb-scripts.js';
 import { encodePayload } from '../../../core/payload.js';
 import { loadTemplate, renderConfig } from '../../../core/render.js';
 
@@ -73,8 +74,15 @@ describe('the Run Command script', () => {
     expect(out).toContain("--x|it's $(reboot)|");
   });
 
-  it('refuses text that contains its heredoc marker', () => {
-    expect(() => scriptCommand('x\nLBSYNC_SCRIPT_EOF\n', [])).toThrow(/heredoc marker/);
+  it('delivers a script containing a heredoc marker line verbatim (it travels packed), and refuses such a payload', () => {
+    // The script travels as gzip+base64, so no line of it can end a heredoc.
+    const script = "cat <<'LBSYNC_SCRIPT_EOF'\nhello\nLBSYNC_SCRIPT_EOF\n";
+    expect(execFileSync('sh', ['-c', scriptCommand(script, [])], { encoding: 'utf8' })).toBe(
+      'hello\n',
+    );
+    expect(() =>
+      applyCommand(script, [], { kind: 'inline', text: 'a\nLBSYNC_PAYLOAD_EOF\nb\n' }),
+    ).toThrow(/heredoc marker/);
   });
 
   it.each([

@@ -1,4 +1,3 @@
-import { readdirSync, readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
@@ -6,10 +5,9 @@ import {
   classifyEventGridEvent,
   type EventScope,
 } from '../../../adapters/azure/events.js';
+import { eventFixture, fixtureJson, fixtureNames } from '../../helpers/fixtures.js';
 
-const FIXTURES = new URL('../../fixtures/events/azure/', import.meta.url);
-const fixture = (name: string): Record<string, unknown> =>
-  JSON.parse(readFileSync(new URL(name, FIXTURES), 'utf8')) as Record<string, unknown>;
+const fixture = (name: string): Record<string, unknown> => eventFixture('azure', name);
 
 const SCOPE: EventScope = {
   subscriptionId: '00000000-0000-4000-8000-0000000000a4',
@@ -84,7 +82,7 @@ describe('classifyEventGridEvent', () => {
   });
 
   it('has a CloudEvents 1.0 twin of every Event Grid schema fixture, field for field', () => {
-    const grid = readdirSync(FIXTURES).filter(
+    const grid = fixtureNames('events/azure').filter(
       (f) => f.endsWith('.json') && !/^(cloudevents-|documented-|autoscale-)/.test(f),
     );
     expect(grid).toHaveLength(8);
@@ -111,7 +109,7 @@ describe('classifyEventGridEvent', () => {
       'documented/cloudevents-resource-delete-success.json',
       'documented/cloudevents-resource-write-success.json',
     ].flatMap((name) =>
-      (JSON.parse(readFileSync(new URL(name, FIXTURES), 'utf8')) as unknown[]).map((e) =>
+      fixtureJson<unknown[]>(`events/azure/${name}`).map((e) =>
         classifyEventGridEvent(e, docScope),
       ),
     );

@@ -1,15 +1,12 @@
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createGcpEntry } from '../../../adapters/gcp/entry.js';
 import { decideAuditLogEvent } from '../../../adapters/gcp/event.js';
 import { validateSpec } from '../../../adapters/spec.js';
 import { memoryLogger } from '../../../core/log.js';
+import { eventFixture, fixtureNames } from '../../helpers/fixtures.js';
 
-const DIR = join(import.meta.dirname, '../../fixtures/events/gcp');
-const load = (name: string): Record<string, unknown> =>
-  JSON.parse(readFileSync(join(DIR, name), 'utf8')) as Record<string, unknown>;
+const load = (name: string): Record<string, unknown> => eventFixture('gcp', name);
 
 const spec = validateSpec({
   name: 'gcp-unit',
@@ -75,7 +72,7 @@ describe('decideAuditLogEvent', () => {
   });
 
   it('has a fixture for every case it documents', () => {
-    expect(readdirSync(DIR).filter((f) => f.endsWith('.json'))).toHaveLength(9);
+    expect(fixtureNames('events/gcp', '.json')).toHaveLength(9);
   });
 
   it.each([

@@ -64,6 +64,24 @@ describe('MetadataTransport against the Compute fake', () => {
     });
   });
 
+  it("reports each LB's internal IP, read once and then kept from the transport's own reads", async () => {
+    // Act
+    const t = transport();
+    const gets = compute.count(/instances\/lb-1$/, 'GET');
+    const first = await t.targets();
+    const again = await t.targets();
+
+    // Assess
+    expect(first).toEqual([{ id: 'lb-1', address: '10.0.0.1' }]);
+    expect(again).toEqual(first);
+    expect(compute.count(/instances\/lb-1$/, 'GET') - gets).toBe(1);
+  });
+
+  it('leaves the address out, not the LB, when the instance cannot be read', async () => {
+    compute.fail(503, /instances\/lb-1$/, 1, 'GET');
+    expect(await transport().targets()).toEqual([{ id: 'lb-1' }]);
+  });
+
   it('reports a VM whose agent never published as having nothing applied', async () => {
     expect(await transport().status({ id: 'lb-1' })).toEqual({
       generation: 0,

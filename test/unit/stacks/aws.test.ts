@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -6,14 +6,12 @@ import { parseAwsEvent } from '../../../adapters/aws/events.js';
 import { parseSpec, type Spec, validateSpec } from '../../../adapters/spec.js';
 import { AWS_DETAIL_TYPES, type AwsStackOptions, awsStack } from '../../../stacks/aws.js';
 import { StackConfigError } from '../../../stacks/shared.js';
+import { eventFixture, fixtureNames } from '../../helpers/fixtures.js';
 import { matchesEventPattern, UnsupportedPatternError } from './event-pattern.js';
 import { installMocks, type Recorder, settle, stubPackage } from './pulumi-mocks.js';
 
-const FIXTURES = new URL('../../fixtures/events/aws/', import.meta.url);
 const fixtures: readonly { readonly file: string; readonly event: Record<string, unknown> }[] =
-  readdirSync(FIXTURES)
-    .filter((f) => f.endsWith('.json'))
-    .map((file) => ({ file, event: JSON.parse(readFileSync(new URL(file, FIXTURES), 'utf8')) }));
+  fixtureNames('events/aws', '.json').map((file) => ({ file, event: eventFixture('aws', file) }));
 
 function spec(extra = '', groups = '[workers-a, workers-b]'): Spec {
   return parseSpec(`

@@ -1,4 +1,3 @@
-import { readdirSync, readFileSync } from 'node:fs';
 import * as azure from '@pulumi/azure-native';
 import * as pulumi from '@pulumi/pulumi';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -12,16 +11,15 @@ import {
   azureStack,
 } from '../../../stacks/azure.js';
 import { StackConfigError } from '../../../stacks/shared.js';
+import { fixtureJson, fixtureNames } from '../../helpers/fixtures.js';
 import { installMocks, type Recorder, settle, stubPackage } from './pulumi-mocks.js';
 
 const SUB = '00000000-0000-4000-8000-0000000000a4';
-const FIXTURES = new URL('../../fixtures/events/azure/', import.meta.url);
 const fixtures: readonly { readonly file: string; readonly event: Record<string, unknown> }[] =
-  readdirSync(FIXTURES)
-    .filter((f) => f.endsWith('.json'))
+  fixtureNames('events/azure', '.json')
     .map((file) => {
-      const raw = JSON.parse(readFileSync(new URL(file, FIXTURES), 'utf8'));
-      return { file, event: Array.isArray(raw) ? raw[0] : raw };
+      const raw = fixtureJson<unknown>(`events/azure/${file}`);
+      return { file, event: (Array.isArray(raw) ? raw[0] : raw) as Record<string, unknown> };
     })
     .filter((f) => typeof f.event.eventType === 'string');
 

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { parseSpec } from '../../../adapters/spec.js';
+import { loadLbScriptSync } from '../../../core/lb-scripts.js';
 import { PROFILES } from '../../../core/profiles.js';
 import { type CloudInitCloud, renderCloudInit } from '../../../stacks/cloud-init.js';
 import { haproxyCheck } from '../../helpers/haproxy-check.js';
@@ -81,16 +82,31 @@ describe('LB VM cloud-init', () => {
     expect(haproxyCheck(boot.replace(/^.*stats socket.*$/m, '')).output).toMatch(/no listener/);
   });
 
-  it('gcp: installs the agent, the apply script and the agent unit verbatim, and starts the agent', () => {
+  it('gcp: installs the agent and the apply script in their shipped form and the agent unit verbatim, and starts the agent', () => {
     const { config } = render('gcp');
-    const same = (path: string, template: string) =>
-      expect(file(config, path)).toBe(readFileSync(new URL(template, TEMPLATES), 'utf8'));
-    same('/usr/local/lib/lbsync/lbsync-gcp-agent.sh', 'lbsync-gcp-agent.sh');
-    same('/usr/local/lib/lbsync/lbsync-apply.sh', 'lbsync-apply.sh');
-    same('/etc/systemd/system/lbsync-gcp-agent.service', 'lbsync-gcp-agent.service');
+    // The shipped form: the shell library inlined, exactly what every transport sends.
+    expect(file(config, '/usr/local/lib/lbsync/lbsync-gcp-agent.sh')).toBe(
+      loadLbScriptSync('gcp-agent'),
+    );
+    expect(file(config, '/usr/local/lib/lbsync/lbsync-apply.sh')).toBe(loadLbScriptSync('apply'));
+    expect(file(config, '/usr/local/lib/lbsync/lbsync-apply.sh')).not.toContain('lb_lib_dir');
+    expect(file(config, '/etc/systemd/system/lbsync-gcp-agent.service')).toBe(
+      readFileSync(new URL('lbsync-gcp-agent.service', TEMPLATES), 'utf8'),
+    );
     const unit = file(config, '/etc/systemd/system/lbsync-gcp-agent.service');
     expect(unit).toContain('ExecStart=/bin/sh /usr/local/lib/lbsync/lbsync-gcp-agent.sh');
     expect(config.runcmd).toContainEqual(['systemctl', 'enable', '--now', 'lbsync-gcp-agent']);
+  });
+
+  it('aws and azure: are the same base below their headers', () => {
+    const body = (cloud: CloudInitCloud): string =>
+      render(cloud)
+        .text.split('\n')
+        .filter((l, i) => i === 0 || !l.startsWith('# '))
+        .join('\n');
+    expect(body('azure')).toBe(body('aws'));
+    expect(render('aws').text).toMatch(/SSM Run Command/);
+    expect(render('azure').text).toMatch(/VM Run Command/);
   });
 
   it('aws and azure: carry no agent (Run Command ships the scripts with each push)', () => {

@@ -1,4 +1,3 @@
-import { readdirSync, readFileSync } from 'node:fs';
 import * as gcp from '@pulumi/gcp';
 import * as pulumi from '@pulumi/pulumi';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -11,13 +10,11 @@ import {
   type GcpStackOptions,
   gcpStack,
 } from '../../../stacks/gcp.js';
+import { eventFixture, fixtureNames } from '../../helpers/fixtures.js';
 import { installMocks, type Recorder, settle, stubPackage } from './pulumi-mocks.js';
 
-const FIXTURES = new URL('../../fixtures/events/gcp/', import.meta.url);
 const fixtures: readonly { readonly file: string; readonly event: Record<string, unknown> }[] =
-  readdirSync(FIXTURES)
-    .filter((f) => f.endsWith('.json'))
-    .map((file) => ({ file, event: JSON.parse(readFileSync(new URL(file, FIXTURES), 'utf8')) }));
+  fixtureNames('events/gcp', '.json').map((file) => ({ file, event: eventFixture('gcp', file) }));
 
 // The project, zones and groups of the fixtures (test/fixtures/events/gcp/README.md).
 function spec(lbExtra = ''): Spec {

@@ -51,15 +51,13 @@ describe('sst.config.ts', () => {
   beforeEach(() => rec.reset());
 
   it.each([
-    ['aws', 'aws:lambda/function:Function'],
-    ['azure', 'azure-native:web:WebApp'],
-    ['gcp', 'gcp:cloudfunctionsv2/function:Function'],
-  ] as const)('renders examples/%s.yaml through its cloud stack', async (cloud, fnType) => {
+    ['aws', 'aws', 'aws:lambda/function:Function'],
+    ['azure', 'azure', 'azure-native:web:WebApp'],
+    ['gcp', 'gcp', 'gcp:cloudfunctionsv2/function:Function'],
+    ['kubernetes', 'aws', 'aws:lambda/function:Function'],
+  ] as const)('renders examples/%s.yaml through the %s stack', async (file, cloud, fnType) => {
     process.env.LBSYNC_CLOUD = cloud;
-    process.env.LBSYNC_CONFIG = new URL(
-      `../../../examples/${cloud}.yaml`,
-      import.meta.url,
-    ).pathname;
+    process.env.LBSYNC_CONFIG = new URL(`../../../examples/${file}.yaml`, import.meta.url).pathname;
     process.env.LBSYNC_DIST = dist;
     process.env.LBSYNC_AZURE_LOCATION = 'westeurope';
     const app = config.app({ stage: 'dev' });
@@ -71,6 +69,15 @@ describe('sst.config.ts', () => {
     const spec = await loadSpec(process.env.LBSYNC_CONFIG);
     const envs = JSON.stringify(rec.ofType(fnType).map((r) => r.inputs));
     expect(envs).toContain(JSON.stringify(JSON.stringify(spec)).slice(1, -1));
+  });
+
+  it('refuses to deploy a static worker list, naming the source the aws stack deploys', async () => {
+    process.env.LBSYNC_CLOUD = 'aws';
+    process.env.LBSYNC_CONFIG = new URL(
+      '../../../examples/static-ssm.yaml',
+      import.meta.url,
+    ).pathname;
+    await expect(config.run()).rejects.toThrow(/workers\.source aws-asg/);
   });
 
   it('refuses a spec for another cloud than LBSYNC_CLOUD', async () => {
