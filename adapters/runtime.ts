@@ -31,6 +31,12 @@ export interface RuntimeInit {
   readonly now?: () => number;
   /** How the caller forces past a guard, for refusal messages. */
   readonly forceHint?: string;
+  /**
+   * Workers to use instead of the spec's source (`--workers`). Provider
+   * sections still apply on top: with a `kubernetes:` section these stand in
+   * for the cloud group and meet the cluster's Nodes as the group would.
+   */
+  readonly source?: WorkerSource;
 }
 
 /** The trigger deps of a spec, and the context its adapters were built with. */
@@ -58,20 +64,45 @@ export function isDrainer(t: Transport): t is Transport & Drainer {
   return typeof (t as Partial<Drainer>).drain === 'function';
 }
 
-/** Only the worker source of a spec (`lbsync render`: no transport, no SDK of the LBs' cloud). */
-export async function buildSource(
-  init: RuntimeInit,
-): Promise<{ readonly source: WorkerSource; readonly close: () => Promise<void> }> {
-  const { spec } = init;
+/** What `buildSource` builds: the workers and any discovered Services, no transport. */
+export interface SourceRuntime {
+  readonly source: WorkerSource;
+  /** Services from a provider section (Kubernetes), when the spec has one that discovers them. */
+  readonly services?: ServiceSource;
+  readonly close: () => Promise<void>;
+}
+
+/**
+ * The worker source of a spec and what its provider sections add (`lbsync
+ * render`: no transport, no SDK of the LBs' cloud).
+ */
+export async function buildSource(init: RuntimeInit): Promise<SourceRuntime> {
   const closers: (() => void | Promise<void>)[] = [];
   const context = contextOf(init, closers);
+  const close = async (): Promise<void> => void (await Promise.all(closers.map((c) => c())));
+  try {
+    const extended = await extendRuntime(init.spec, await baseSource(init, context), context);
+    return {
+      source: extended.source,
+      ...(extended.services !== undefined ? { services: extended.services } : {}),
+      close,
+    };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+/** The caller's workers, or the spec's source built through the registry. */
+async function baseSource(init: RuntimeInit, context: ProviderContext): Promise<WorkerSource> {
+  if (init.source !== undefined) return init.source;
+  const { spec } = init;
   const factory = await factoryFor('source', spec.workers.source);
-  const source = await required(factory.createSource, 'source', spec.workers.source)(
+  return required(factory.createSource, 'source', spec.workers.source)(
     spec.workers.source,
     spec.workers,
     context,
   );
-  return { source, close: async () => void (await Promise.all(closers.map((c) => c()))) };
 }
 
 function contextOf(init: RuntimeInit, closers: (() => void | Promise<void>)[]): ProviderContext {
@@ -94,17 +125,12 @@ export async function buildRuntime(init: RuntimeInit): Promise<Runtime> {
   const { spec } = init;
   const closers: (() => void | Promise<void>)[] = [];
   const context = contextOf(init, closers);
-  const [template, sourceFactory, transportFactory] = await Promise.all([
+  const [template, transportFactory] = await Promise.all([
     loadTemplate(spec, init.specFile),
-    factoryFor('source', spec.workers.source),
     factoryFor('transport', spec.loadBalancers.transport),
   ]);
   const [source, transport] = await Promise.all([
-    required(sourceFactory.createSource, 'source', spec.workers.source)(
-      spec.workers.source,
-      spec.workers,
-      context,
-    ),
+    baseSource(init, context),
     required(transportFactory.createTransport, 'transport', spec.loadBalancers.transport)(
       spec.loadBalancers.transport,
       spec.loadBalancers,

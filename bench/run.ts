@@ -3,6 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { benchApplyPaths } from './apply.js';
 import { benchApply, benchRenderPlan } from './core.js';
+import { benchKubernetes } from './kubernetes.js';
 import { type BenchTable, formatTable } from './table.js';
 
 type Bench = () => Promise<BenchTable | readonly BenchTable[]>;
@@ -11,6 +12,7 @@ const benches: [string, Bench][] = [
   ['render-plan', benchRenderPlan],
   ['apply-local', benchApply],
   ['apply', benchApplyPaths],
+  ['kubernetes', benchKubernetes],
 ];
 // Cloud benchmarks are optional modules: each cloud path adds bench/<cloud>.ts.
 for (const cloud of ['aws', 'azure', 'gcp'] as const) {

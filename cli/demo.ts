@@ -10,6 +10,7 @@ import { validateSpec } from '../adapters/spec.js';
 import { createLogger } from '../core/log.js';
 import { loadTemplate } from '../core/render.js';
 import { runSync, type SyncReport } from '../core/sync.js';
+import { sleep, table, waitFor } from './demo-kit.js';
 
 /** Options for `runDemo` (the `lbsync demo` flags). */
 export interface DemoOptions {
@@ -233,28 +234,4 @@ export async function runDemo(o: DemoOptions): Promise<boolean> {
     if (!o.keepDir) rmSync(dir, { recursive: true, force: true });
     else o.out(`kept ${dir}\n`);
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-async function waitFor<T>(probe: () => T | undefined, timeoutMs: number): Promise<T | undefined> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const v = probe();
-    if (v !== undefined) return v;
-    await sleep(10);
-  }
-  return undefined;
-}
-
-function table(head: readonly string[], rows: readonly (readonly string[])[]): string {
-  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const fmt = (r: readonly string[]): string =>
-    r
-      .map((c, i) => c.padEnd(w[i] ?? 0))
-      .join('  ')
-      .trimEnd();
-  return `${[fmt(head), fmt(w.map((n) => '-'.repeat(n))), ...rows.map(fmt)].join('\n')}\n`;
 }

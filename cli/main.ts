@@ -13,12 +13,20 @@ import {
 } from '../adapters/spec.js';
 import { errorMessage, LbsyncError } from '../core/errors.js';
 import { createLogger, type Logger, silentLogger } from '../core/log.js';
-import type { Worker } from '../core/model.js';
-import { loadTemplate, renderConfig } from '../core/render.js';
+import type { ServiceDef, Worker } from '../core/model.js';
+import type { DiscoveryNote } from '../core/ports.js';
+import type { ProviderContext } from '../core/provider.js';
+import { loadTemplate, renderConfig, servicesOf } from '../core/render.js';
 import { parseSpecDocument } from '../core/spec.js';
 import { runSync } from '../core/sync.js';
-import { statusOf } from './lb-status.js';
-import { formatReport } from './output.js';
+import {
+  type ClusterFlags,
+  clusterTuning,
+  kubernetesSectionOf,
+  RecordingSource,
+} from './discovery.js';
+import { statusOf, statusReportOf } from './lb-status.js';
+import { formatDiscovery, formatReport, formatServicesStatus } from './output.js';
 import { addWatchCommands } from './watch.js';
 
 /** Exit codes of the CLI. */
@@ -35,7 +43,7 @@ class CliExitError extends LbsyncError {
   }
 }
 
-interface CommonOptions {
+interface CommonOptions extends ClusterFlags {
   readonly workers?: string;
   readonly logLevel: string;
   readonly json?: boolean;
@@ -53,33 +61,68 @@ function refuseCloudSource(spec: Spec, workers: string | undefined): void {
   );
 }
 
+/** The spec's `--kubeconfig`/`--context` tuning, or a usage error. */
+function tuningFor(spec: Spec, flags: ClusterFlags): ProviderContext['tuning'] {
+  const t = clusterTuning(spec, flags);
+  if ('problem' in t) throw new CliExitError(t.problem, EXIT.usage);
+  return t.tuning;
+}
+
 /**
  * The spec's adapters, built through the registry like a function builds
- * them; `--workers` replaces the worker source with a fixed list.
+ * them; `--workers` stands in for the spec's worker source (a kubernetes
+ * section still applies its node rules to them).
  */
 async function runtimeFor(
   spec: Spec,
   specFile: string,
   logger: Logger,
-  workers?: string,
+  opts: CommonOptions,
 ): Promise<Runtime> {
-  refuseCloudSource(spec, workers);
-  const rt = await buildRuntime({ spec, specFile, logger });
-  if (workers === undefined) return rt;
-  return { ...rt, source: new StaticSource(await workersFromArgument(workers)) };
+  refuseCloudSource(spec, opts.workers);
+  return buildRuntime({
+    spec,
+    specFile,
+    logger,
+    tuning: tuningFor(spec, opts),
+    ...(opts.workers !== undefined
+      ? { source: new StaticSource(await workersFromArgument(opts.workers)) }
+      : {}),
+  });
 }
 
-/** The workers `render` shows: `--workers`, or the spec's (non-cloud) source. */
-async function workersFor(
+/** The workers and Services `render` shows: `--workers`, or the spec's (non-cloud) source. */
+async function renderInputs(
   spec: Spec,
   specFile: string,
-  workers?: string,
-): Promise<readonly Worker[]> {
-  refuseCloudSource(spec, workers);
-  if (workers !== undefined) return workersFromArgument(workers);
-  const { source, close } = await buildSource({ spec, specFile, logger: silentLogger() });
+  opts: CommonOptions,
+): Promise<{
+  readonly workers: readonly Worker[];
+  readonly services: readonly ServiceDef[];
+  readonly notes: readonly DiscoveryNote[];
+}> {
+  refuseCloudSource(spec, opts.workers);
+  const tuning = tuningFor(spec, opts);
+  const { source, services, close } = await buildSource({
+    spec,
+    specFile,
+    logger: silentLogger(),
+    tuning,
+    ...(opts.workers !== undefined
+      ? { source: new StaticSource(await workersFromArgument(opts.workers)) }
+      : {}),
+  });
   try {
-    return await source.resolve();
+    // Workers first, in the same tick: the cluster's lists start there (adapters/kubernetes/cluster.ts).
+    const [workers, discovered] = await Promise.all([
+      source.resolve(),
+      services?.resolve() ?? Promise.resolve([]),
+    ]);
+    return {
+      workers,
+      services: [...servicesOf(spec), ...discovered],
+      notes: [...(source.notes?.() ?? []), ...(services?.notes?.() ?? [])],
+    };
   } finally {
     await close();
   }
@@ -127,8 +170,27 @@ async function resync(o: ResyncOptions): Promise<unknown> {
   }
 }
 
+/** `--kubeconfig`, for every command that reads the cluster. */
+function kubeconfigOpt(): Option {
+  return new Option(
+    '--kubeconfig <path>',
+    "kubeconfig to reach the cluster with (as kubectl reads it), instead of the spec's kubernetes connection",
+  );
+}
+
+/** `--context`, beside `--kubeconfig`. */
+function contextOpt(): Option {
+  return new Option(
+    '--context <name>',
+    "kubeconfig context to use (default: its current-context, or the spec's kubernetes.context)",
+  );
+}
+
 /** Build the `lbsync` command tree; exported for tests. */
-export function buildProgram(out: (s: string) => void = (s) => process.stdout.write(s)): Command {
+export function buildProgram(
+  out: (s: string) => void = (s) => process.stdout.write(s),
+  err: (s: string) => void = (s) => process.stderr.write(s),
+): Command {
   const program = new Command('lbsync')
     .description('Keep self-run HAProxy load balancers in step with autoscaled Kubernetes workers.')
     .version('0.1.0')
@@ -141,7 +203,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
   ).default('silent');
   const workersOpt = new Option(
     '--workers <file|list>',
-    'workers as a YAML/JSON file, or a comma list of ip or id=ip (default: the spec)',
+    "workers as a YAML/JSON file, or a comma list of ip or id=ip, instead of the spec's source (a kubernetes section's node rules still apply to them)",
   );
 
   program
@@ -174,13 +236,27 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
 
   program
     .command('render')
-    .description('render the HAProxy config for a spec and worker set to stdout')
+    .description(
+      'render the HAProxy config for a spec and worker set to stdout; with a kubernetes section, what was discovered and why goes to stderr as # comments',
+    )
     .argument('<spec>', 'path to lbsync.config.yaml')
     .addOption(workersOpt)
+    .addOption(kubeconfigOpt())
+    .addOption(contextOpt())
     .action(async (specFile: string, opts: CommonOptions) => {
       const spec = await loadSpec(specFile);
-      const workers = await workersFor(spec, specFile, opts.workers);
-      out(renderConfig(spec, workers, await loadTemplate(spec, specFile)).text);
+      const input = await renderInputs(spec, specFile, opts);
+      out(
+        renderConfig(spec, input.workers, await loadTemplate(spec, specFile), input.services).text,
+      );
+      // HAProxy comments on stderr: stdout stays the config, and `2>&1` still gives one haproxy -c accepts.
+      if (kubernetesSectionOf(spec) !== undefined) {
+        err(
+          `${formatDiscovery(input.notes, input.workers)
+            .map((l) => `# ${l}\n`)
+            .join('')}`,
+        );
+      }
     });
 
   for (const name of ['plan', 'apply'] as const) {
@@ -193,23 +269,34 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
       )
       .argument('<spec>', 'path to lbsync.config.yaml')
       .addOption(workersOpt)
+      .addOption(kubeconfigOpt())
+      .addOption(contextOpt())
       .option('--force', 'apply even when a guard (minWorkers, maxRemovalPercent) refuses')
-      .option('--json', 'print the report as JSON')
+      .option(
+        '--json',
+        'print the report as JSON (with a kubernetes section, `notes` says what was discovered and why)',
+      )
       .addOption(logLevel)
       .action(async (specFile: string, opts: CommonOptions & { force?: boolean }) => {
         const spec = await loadSpec(specFile);
         const logger = createLogger({ level: opts.logLevel, fd: 2, base: { cloud: spec.cloud } });
-        const rt = await runtimeFor(spec, specFile, logger, opts.workers);
+        const rt = await runtimeFor(spec, specFile, logger, opts);
+        const source = new RecordingSource(rt.source);
         let report: Awaited<ReturnType<typeof runSync>>;
         try {
           report = await runSync(
             { reason: 'manual', force: opts.force === true, dryRun: name === 'plan' },
-            rt,
+            { ...rt, source },
           );
         } finally {
           await rt.close();
         }
-        out(opts.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatReport(report)}\n`);
+        const discovered = kubernetesSectionOf(spec) !== undefined ? source.last : undefined;
+        out(
+          opts.json
+            ? `${JSON.stringify(report, null, 2)}\n`
+            : `${formatReport(report, discovered)}\n`,
+        );
         if (!report.ok) {
           const bad = report.results.filter((r) => !r.ok);
           throw new CliExitError(
@@ -223,11 +310,26 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
   program
     .command('demo')
     .description(
-      'run the whole pipeline on this machine: a real HAProxy on loopback, worker servers on 127.0.30.x, scale events, live traffic',
+      'run the whole pipeline on this machine: a real HAProxy on loopback, worker servers on 127.0.30.x, scale events, live traffic; --kubernetes: the Kubernetes act against a simulated API server',
     )
-    .option('--port <port>', 'frontend port on 127.0.0.1', (v) => Number(v), 18080)
+    .option(
+      '--port <port>',
+      'frontend port on 127.0.0.1 (+1: stats; with --kubernetes, +2: the second Service)',
+      (v) => Number(v),
+      18080,
+    )
     .option('--subnet <a.b.c>', 'loopback /24 for the workers', '127.0.30')
     .option('--node-port <port>', 'NodePort the workers answer on', (v) => Number(v), 30080)
+    .option(
+      '--kubernetes',
+      "the Kubernetes act: Services of type LoadBalancer get their external IP from a simulated API server (lbsync's test fake, on 127.0.0.1), a node tainted by the autoscaler drains, a deleted Service loses its frontend",
+    )
+    .option(
+      '--api-port <port>',
+      'with --kubernetes: port of the simulated API server on 127.0.0.1',
+      (v) => Number(v),
+      16443,
+    )
     .option('--keep-dir', 'leave the temp dir (configs, state) behind for inspection')
     .addOption(logLevel)
     .action(
@@ -235,11 +337,19 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
         port: number;
         subnet: string;
         nodePort: number;
+        kubernetes?: boolean;
+        apiPort: number;
         keepDir?: boolean;
         logLevel: string;
       }) => {
-        const { runDemo } = await import('./demo.js');
-        const ok = await runDemo({ ...opts, out });
+        const { kubernetes, apiPort, ...common } = opts;
+        const ok = kubernetes
+          ? await (await import('./demo-kubernetes.js')).runKubernetesDemo({
+              ...common,
+              apiPort,
+              out,
+            })
+          : await (await import('./demo.js')).runDemo({ ...common, out });
         if (!ok) throw new CliExitError('demo saw failed requests or a failed sync', EXIT.failed);
       },
     );
@@ -277,14 +387,24 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
   program
     .command('status')
     .description(
-      "read each LB's live generation, sha256 and server count through the spec's transport",
+      "read each LB's live generation, sha256 and server count through the spec's transport; with a kubernetes section, also each Service's external IP (status.loadBalancer.ingress) and whether the LBs serve it",
     )
     .argument('<spec>', 'path to lbsync.config.yaml')
-    .option('--json', 'print JSON')
-    .action(async (specFile: string, o: { json?: boolean }) => {
+    .addOption(kubeconfigOpt())
+    .addOption(contextOpt())
+    .option(
+      '--json',
+      'print JSON: the LB rows as an array, or { lbs, services } for a spec with a kubernetes section',
+    )
+    .action(async (specFile: string, o: ClusterFlags & { json?: boolean }) => {
       const spec = await loadSpec(specFile);
-      const rows = await statusOf(spec, { specFile });
-      if (o.json) out(`${JSON.stringify(rows, null, 2)}\n`);
+      const tuning = tuningFor(spec, o);
+      const k8s = kubernetesSectionOf(spec) !== undefined;
+      const report = k8s
+        ? await statusReportOf(spec, { specFile, tuning })
+        : { lbs: await statusOf(spec, { specFile, tuning }) };
+      const rows = report.lbs;
+      if (o.json) out(`${JSON.stringify(k8s ? report : rows, null, 2)}\n`);
       else {
         for (const r of rows) {
           out(
@@ -293,10 +413,19 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
               : `${r.lb}: generation ${r.generation} sha256 ${r.sha256 ?? '-'} servers ${r.servers}\n`,
           );
         }
+        if (report.services !== undefined) {
+          out(`${formatServicesStatus(report.services).join('\n')}\n`);
+        }
       }
-      if (rows.some((r) => r.error !== undefined)) {
+      const unreadable = rows.filter((r) => r.error !== undefined).length;
+      if (unreadable > 0 || report.services?.error !== undefined) {
         throw new CliExitError(
-          `${rows.filter((r) => r.error !== undefined).length} LB(s) could not be read`,
+          [
+            unreadable > 0 ? `${unreadable} LB(s) could not be read` : '',
+            report.services?.error !== undefined ? 'the cluster could not be read' : '',
+          ]
+            .filter((x) => x !== '')
+            .join('; '),
           EXIT.failed,
         );
       }

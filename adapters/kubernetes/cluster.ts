@@ -143,6 +143,8 @@ export interface ClusterServiceOptions {
 export class ClusterServiceSource implements ServiceSource {
   /** What the last resolve decided, for the status observer of the same run. */
   public last: DiscoveredServices | undefined;
+  /** Every Service the last resolve listed (refused ones too), for `lbsync status`. */
+  public listed: readonly V1Service[] = [];
 
   public constructor(
     private readonly view: ClusterView,
@@ -155,6 +157,7 @@ export class ClusterServiceSource implements ServiceSource {
     const cluster = await this.view.latest(signal);
     const d = servicesFromCluster(cluster.services, this.options);
     this.last = d;
+    this.listed = cluster.services;
     for (const r of [...d.refused, ...d.warnings]) {
       this.logger.warn(
         {

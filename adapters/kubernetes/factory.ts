@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { SpecError } from '../../core/errors.js';
+import { InputError, SpecError } from '../../core/errors.js';
 import type { HealthCheckDef } from '../../core/model.js';
 import type { ProviderContext, ProviderFactory, RuntimeExtension } from '../../core/provider.js';
 import type { CoreSpec } from '../../core/spec.js';
@@ -60,6 +60,8 @@ export interface KubernetesTuning {
   readonly access?: ClusterAccess;
   /** Where `--kubeconfig` points (the CLI); overrides the section's way of connecting. */
   readonly kubeconfigPath?: string;
+  /** `--context` (the CLI): the kubeconfig context to use instead of its current-context. */
+  readonly context?: string;
 }
 
 const views = new WeakMap<ProviderContext, Promise<ClusterView>>();
@@ -89,12 +91,25 @@ export async function connectionOf(
 ): Promise<ClusterConnection> {
   const t = tuningOf(ctx);
   if (t.connection !== undefined) return t.connection;
-  if (t.kubeconfigPath !== undefined) return { kubeconfigPath: t.kubeconfigPath };
+  // A kubeconfig given on the command line comes with its own current-context;
+  // the section's `context` names a context of the section's file only.
+  if (t.kubeconfigPath !== undefined) {
+    return {
+      kubeconfigPath: t.kubeconfigPath,
+      ...(t.context !== undefined ? { context: t.context } : {}),
+    };
+  }
   if (k.kubeconfig !== undefined) {
+    const context = t.context ?? k.context;
     return {
       kubeconfigPath: relative(k.kubeconfig, ctx),
-      ...(k.context ? { context: k.context } : {}),
+      ...(context ? { context } : {}),
     };
+  }
+  if (t.context !== undefined) {
+    throw new InputError(
+      `a kubeconfig context ("${t.context}") needs a kubeconfig: the kubernetes section connects by ${k.cluster !== undefined ? 'cluster' : 'endpoint'}`,
+    );
   }
   if (k.endpoint !== undefined && k.tokenFile !== undefined) {
     const caPem = await caOf(k, ctx);

@@ -57,7 +57,8 @@ export function listPage(
   const rv = from?.rv ?? store.resourceVersion;
   let all: { key: string; object: KubeObject }[];
   try {
-    all = store.list(def.name, rv);
+    // Only the page is copied: a 5,000-node list in pages of 500 would otherwise copy 50,000 nodes.
+    all = store.list(def.name, rv, { clone: false });
   } catch (err) {
     if (err instanceof CompactedError) throw new S.ApiFailure(S.continueExpired());
     throw err;
@@ -83,6 +84,6 @@ export function listPage(
           }
         : {}),
     },
-    items: page.map(({ object }) => object),
+    items: page.map(({ object }) => structuredClone(object)),
   };
 }

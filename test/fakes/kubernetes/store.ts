@@ -97,8 +97,12 @@ export class Store {
     return o === undefined ? undefined : structuredClone(o);
   }
 
-  /** Copies of every object, sorted by key, as of `atRv` (default: now). */
-  public list(resource: string, atRv = this.rv): { key: string; object: KubeObject }[] {
+  /** Copies of every object (the stored ones with `clone: false`), sorted by key, as of `atRv` (default: now). */
+  public list(
+    resource: string,
+    atRv = this.rv,
+    { clone = true }: { readonly clone?: boolean } = {},
+  ): { key: string; object: KubeObject }[] {
     if (atRv < this.compactedAt) throw new CompactedError(atRv, this.compactedAt);
     const state = new Map(this.table(resource));
     for (let i = this.log.length - 1; i >= 0; i--) {
@@ -108,9 +112,11 @@ export class Store {
       if (c.prev === undefined) state.delete(c.key);
       else state.set(c.key, c.prev);
     }
-    return [...state.keys()]
-      .sort()
-      .map((key) => ({ key, object: structuredClone(state.get(key) as KubeObject) }));
+    // clone: false hands out the stored objects, for a caller that copies only what it keeps.
+    return [...state.keys()].sort().map((key) => {
+      const object = state.get(key) as KubeObject;
+      return { key, object: clone ? structuredClone(object) : object };
+    });
   }
 
   /** Store a new object; stamps the next resourceVersion. */
