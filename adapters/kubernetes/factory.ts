@@ -129,7 +129,7 @@ export async function connectionOf(
     return t.access(request, ctx);
   }
   throw new SpecError('spec', [
-    `kubernetes: ${k.cluster !== undefined ? 'cluster' : 'endpoint'} needs this deployment's cloud identity to mint a token; run it in its cloud's function, or give a kubeconfig or a tokenFile`,
+    `kubernetes: ${k.cluster !== undefined ? 'cluster' : 'endpoint'} needs a cloud identity to mint a token, and this spec names no cloud (cloud ${ctx.spec.cloud}); give a kubeconfig or a tokenFile`,
   ]);
 }
 
