@@ -14,8 +14,8 @@ import { FakeKubernetes } from '../test/fakes/kubernetes/fake-kubernetes.js';
 import { median } from './lib.js';
 import type { BenchTable } from './table.js';
 
-// Ports 35950-35999 belong to the Kubernetes benchmark; nothing listens on the nodes' addresses.
-const API_PORT = 35950;
+// Ports 19950-19999 belong to the Kubernetes benchmark; nothing listens on the nodes' addresses.
+const API_PORT = 19950;
 const TOKEN = 'bench-token';
 const RULES: readonly PolicyRule[] = [
   { apiGroups: [''], resources: ['nodes', 'services'], verbs: ['get', 'list'] },

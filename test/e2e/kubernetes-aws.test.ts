@@ -19,10 +19,10 @@ import {
   LBSYNC_RULES,
 } from '../helpers/kubernetes-scenario.js';
 
-// Ports 34100-34199 and workers on 127.0.34.x belong to this file.
-const AWS_PORT = 34101;
-const API_PORT = 34102;
-const SERVICE_PORT = 34180;
+// Ports 18100-18199 and workers on 127.0.34.x belong to this file.
+const AWS_PORT = 18101;
+const API_PORT = 18102;
+const SERVICE_PORT = 18180;
 const NODE_PORT = 31341;
 const HEALTH = 10256;
 const GROUP = 'eks-nodes';

@@ -16,11 +16,11 @@ import {
   LBSYNC_RULES,
 } from '../helpers/kubernetes-scenario.js';
 
-// Ports 34200-34299 and workers on 127.0.35.x belong to this file.
-const ARM_PORT = 34201;
-const IDENTITY_PORT = 34202;
-const API_PORT = 34203;
-const SERVICE_PORT = 34280;
+// Ports 18200-18299 and workers on 127.0.35.x belong to this file.
+const ARM_PORT = 18201;
+const IDENTITY_PORT = 18202;
+const API_PORT = 18203;
+const SERVICE_PORT = 18280;
 const NODE_PORT = 31351;
 const HEALTH = 10256;
 // The subscription and scale set the Event Grid fixture names.

@@ -19,16 +19,16 @@ import { LBSYNC_RULES } from '../helpers/kubernetes-scenario.js';
  * cloud's identity, so a render that lists the Nodes proves the sign-in.
  */
 
-// Ports 33100-33199 and workers on 127.0.42.x belong to this file.
-const AWS_PORT = 33101;
-const ARM_PORT = 33102;
-const AZ_IDENTITY_PORT = 33103;
-const GOOGLE_PORT = 33104;
-const GCP_IDENTITY_PORT = 33105;
-const EKS_API = 33110;
-const AKS_API = 33111;
-const GKE_API = 33112;
-const SERVICE_PORT = 33180;
+// Ports 17100-17199 and workers on 127.0.42.x belong to this file.
+const AWS_PORT = 17101;
+const ARM_PORT = 17102;
+const AZ_IDENTITY_PORT = 17103;
+const GOOGLE_PORT = 17104;
+const GCP_IDENTITY_PORT = 17105;
+const EKS_API = 17110;
+const AKS_API = 17111;
+const GKE_API = 17112;
+const SERVICE_PORT = 17180;
 const NODE_PORT = 31421;
 const SUB = '00000000-0000-4000-8000-0000000000c1';
 const PROJECT = 'lbsync-cli-test';

@@ -15,11 +15,11 @@ import type { ServiceSource } from '../../core/ports.js';
 import type { PolicyRule } from '../fakes/kubernetes/auth.js';
 import { FakeKubernetes } from '../fakes/kubernetes/fake-kubernetes.js';
 
-// Ports 35500-35999 and workers on 127.0.38.x-127.0.39.x belong to this file.
-const API_PORT = 35500;
-const WEB_PORT = 35510;
-const API_SVC_PORT = 35511;
-const DNS_PORT = 35512;
+// Ports 19500-19999 and workers on 127.0.38.x-127.0.39.x belong to this file.
+const API_PORT = 19500;
+const WEB_PORT = 19510;
+const API_SVC_PORT = 19511;
+const DNS_PORT = 19512;
 const HEALTH = 10256;
 const root = join(import.meta.dirname, '../..');
 const bin = join(root, 'bin/lbsync.js');
@@ -429,13 +429,13 @@ describe('lbsync demo --kubernetes', () => {
       'demo',
       '--kubernetes',
       '--port',
-      '35910',
+      '19910',
       '--subnet',
       '127.0.39',
       '--node-port',
       '30391',
       '--api-port',
-      '35900',
+      '19900',
     );
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
@@ -444,7 +444,7 @@ describe('lbsync demo --kubernetes', () => {
       /Service demo\/web: external IP 127\.0\.0\.1 \(status\.loadBalancer\.ingress, ipMode Proxy\)/,
     );
     expect(r.stdout).toMatch(/node-1: draining \(to-be-deleted-taint\)/);
-    expect(r.stdout).toMatch(/127\.0\.0\.1:35912 listening before: yes, after: no/);
+    expect(r.stdout).toMatch(/127\.0\.0\.1:19912 listening before: yes, after: no/);
     expect(r.stdout).toContain(
       'finalizer lbsync.io/load-balancer-cleanup released; Service demo/api gone',
     );
@@ -463,7 +463,7 @@ describe('lbsync demo --kubernetes', () => {
       p.on('close', () => resolve(out));
     });
     expect(left.trim()).toBe('');
-    expect(await listening(35900)).toBe(false);
-    expect(await listening(35910)).toBe(false);
+    expect(await listening(19900)).toBe(false);
+    expect(await listening(19910)).toBe(false);
   }, 120_000);
 });

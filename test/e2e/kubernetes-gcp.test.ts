@@ -21,12 +21,12 @@ import {
   LBSYNC_RULES,
 } from '../helpers/kubernetes-scenario.js';
 
-// Ports 34300-34399 and workers on 127.0.36.x belong to this file.
-const GOOGLE_PORT = 34301;
-const IDENTITY_PORT = 34302;
-const API_PORT = 34303;
-const LB_METADATA_PORT = 34304;
-const SERVICE_PORT = 34380;
+// Ports 18300-18399 and workers on 127.0.36.x belong to this file.
+const GOOGLE_PORT = 18301;
+const IDENTITY_PORT = 18302;
+const API_PORT = 18303;
+const LB_METADATA_PORT = 18304;
+const SERVICE_PORT = 18380;
 const NODE_PORT = 31361;
 const HEALTH = 10256;
 // The project, zone and MIG the audit-log fixture names.

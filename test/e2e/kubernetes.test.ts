@@ -14,8 +14,8 @@ import type { PolicyRule } from '../fakes/kubernetes/auth.js';
 import { FakeKubernetes } from '../fakes/kubernetes/fake-kubernetes.js';
 import { waitFor } from '../helpers/wait.js';
 
-// Ports 33000-33099 and workers on 127.0.33.x belong to this file.
-const API_PORT = 33000;
+// Ports 17000-17099 and workers on 127.0.33.x belong to this file.
+const API_PORT = 17000;
 const HEALTH = 10256;
 const FINALIZER = 'lbsync.io/load-balancer-cleanup';
 const addr = (n: number): string => `127.0.33.${n}`;
@@ -153,13 +153,13 @@ describe('Kubernetes Services and Nodes -> lbsync -> a real HAProxy, through the
       namespace: 'shop',
       type: 'LoadBalancer',
       loadBalancerClass: 'lbsync.io/haproxy',
-      ports: [{ name: 'http', port: 33080, nodePort: 31330 }],
+      ports: [{ name: 'http', port: 17080, nodePort: 31330 }],
     });
     fake.objects.addService({
       name: 'other-class',
       type: 'LoadBalancer',
       loadBalancerClass: 'example.com/other',
-      ports: [{ port: 33081, nodePort: 31331 }],
+      ports: [{ port: 17081, nodePort: 31331 }],
     });
 
     // Act
@@ -167,8 +167,8 @@ describe('Kubernetes Services and Nodes -> lbsync -> a real HAProxy, through the
 
     // Assess: traffic on the five nodes; the other class's Service is not ours.
     expect(r.results.map((x) => x.outcome)).toEqual(['applied']);
-    await expectTraffic(33080, ids);
-    expect(await listening(33081)).toBe(false);
+    await expectTraffic(17080, ids);
+    expect(await listening(17081)).toBe(false);
     const web = fake.objects.service('shop', 'web');
     expect(web?.status).toMatchObject({
       loadBalancer: { ingress: [{ ip: '127.0.0.1', ipMode: 'Proxy' }] },
@@ -204,7 +204,7 @@ describe('Kubernetes Services and Nodes -> lbsync -> a real HAProxy, through the
 
     // Assess
     expect(r.results.map((x) => x.outcome)).toEqual(['applied']);
-    await expectTraffic(33080, ['w3', 'w4', 'w5']);
+    await expectTraffic(17080, ['w3', 'w4', 'w5']);
     const lines = logs.filter((l) => l.stage === 'resolve' && typeof l.rule === 'string');
     expect(lines).toEqual(
       expect.arrayContaining([
@@ -218,7 +218,7 @@ describe('Kubernetes Services and Nodes -> lbsync -> a real HAProxy, through the
     // Prepare: a load loop on the slow node's frontend.
     load = startLoad({
       host: '127.0.0.1',
-      port: 33080,
+      port: 17080,
       concurrency: 6,
       maxRequests: 100_000,
       maxMs: 60_000,
@@ -265,21 +265,21 @@ describe('Kubernetes Services and Nodes -> lbsync -> a real HAProxy, through the
       namespace: 'shop',
       type: 'LoadBalancer',
       loadBalancerClass: 'lbsync.io/haproxy',
-      ports: [{ port: 33053, nodePort: 31332, protocol: 'UDP' }],
+      ports: [{ port: 17053, nodePort: 31332, protocol: 'UDP' }],
     });
     fake.objects.addService({
       name: 'copycat',
       namespace: 'shop',
       type: 'LoadBalancer',
       loadBalancerClass: 'lbsync.io/haproxy',
-      ports: [{ port: 33080, nodePort: 31333 }],
+      ports: [{ port: 17080, nodePort: 31333 }],
     });
     fake.objects.addService({
       name: 'api',
       namespace: 'shop',
       type: 'LoadBalancer',
       loadBalancerClass: 'lbsync.io/haproxy',
-      ports: [{ port: 33082, nodePort: 31334 }],
+      ports: [{ port: 17082, nodePort: 31334 }],
     });
 
     // Act
@@ -287,7 +287,7 @@ describe('Kubernetes Services and Nodes -> lbsync -> a real HAProxy, through the
 
     // Assess: api syncs (w5 still drains); dns and copycat get a Warning each; web keeps its port.
     expect(r.results.map((x) => x.outcome)).toEqual(['applied']);
-    await expectTraffic(33082, ['w3', 'w4']);
+    await expectTraffic(17082, ['w3', 'w4']);
     type Event = { type?: string; reason?: string; involvedObject?: { name?: string } };
     const warnings = (fake.objects.events('shop') as Event[]).filter((e) => e.type === 'Warning');
     const about = (name: string) => warnings.filter((e) => e.involvedObject?.name === name);
@@ -314,7 +314,7 @@ describe('Kubernetes Services and Nodes -> lbsync -> a real HAProxy, through the
     fake.beforeRequest(
       { method: 'PATCH', path: /\/namespaces\/shop\/services\/api$/ },
       async () => {
-        servedAtRelease = config().includes('bind 127.0.0.1:33082');
+        servedAtRelease = config().includes('bind 127.0.0.1:17082');
       },
     );
     fake.objects.deleteService('shop', 'api');
@@ -326,9 +326,9 @@ describe('Kubernetes Services and Nodes -> lbsync -> a real HAProxy, through the
     // Assess
     expect(r.results.map((x) => x.outcome)).toEqual(['applied']);
     expect(servedAtRelease).toBe(false);
-    expect(await listening(33082)).toBe(false);
+    expect(await listening(17082)).toBe(false);
     expect(fake.objects.service('shop', 'api')).toBeUndefined();
-    await expectTraffic(33080, ['w3', 'w4']);
+    await expectTraffic(17080, ['w3', 'w4']);
   });
 
   it('leaves the LB serving its last good config when the API is unreachable or throttles', async () => {
@@ -353,6 +353,6 @@ describe('Kubernetes Services and Nodes -> lbsync -> a real HAProxy, through the
       expect(err).toMatchObject({ name: 'SourceError', retryable: true });
     }
     expect(config()).toBe(before);
-    await expectTraffic(33080, ['w3', 'w4']);
+    await expectTraffic(17080, ['w3', 'w4']);
   });
 });

@@ -18,9 +18,9 @@ import { waitFor } from '../helpers/wait.js';
  * window would decide it (watcher.test.ts does that on a manual clock).
  */
 
-// Ports 35200-35299 belong to this file.
-const API_PORT = 35201;
-const HOST_PORT = 35202;
+// Ports 19200-19299 belong to this file.
+const API_PORT = 19201;
+const HOST_PORT = 19202;
 const KEY = 'function-key-for-the-watch-process';
 const root = join(import.meta.dirname, '../..');
 
@@ -54,7 +54,7 @@ describe('lbsync watch, the process', () => {
             { name: 'lb-1', configPath: join(dir, 'haproxy.cfg'), stateDir: join(dir, 'state') },
           ],
         },
-        services: [{ name: 'http', bind: ':35250', nodePort: 30080 }],
+        services: [{ name: 'http', bind: ':19250', nodePort: 30080 }],
       }),
       logger: memoryLogger([]),
     });

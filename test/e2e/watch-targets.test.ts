@@ -23,10 +23,10 @@ import { startAzureHost } from '../helpers/azure-host.js';
  * chain runs in watcher.test.ts.
  */
 
-// Ports 35100-35199 belong to this file.
-const URL_PORT = 35101;
-const AWS_PORT = 35102;
-const AZURE_PORT = 35103;
+// Ports 19100-19199 belong to this file.
+const URL_PORT = 19101;
+const AWS_PORT = 19102;
+const AZURE_PORT = 19103;
 const KEY = 'function-key-for-watch-tests';
 const DRY = { lbsync: 'resync', force: false, dryRun: true } as const;
 
@@ -51,7 +51,7 @@ describe('lbsync watch targets: how the watcher reaches each cloud function', ()
         transport: 'local',
         lbs: [{ name: 'lb-1', configPath: join(dir, 'haproxy.cfg'), stateDir: join(dir, 'state') }],
       },
-      services: [{ name: 'http', bind: ':35150', nodePort: 30080 }],
+      services: [{ name: 'http', bind: ':19150', nodePort: 30080 }],
     });
     const rt = await buildRuntime({ spec, logger: memoryLogger([]) });
     const handler = createAwsHandler(awsTriggerDeps(rt), rt.logger);

@@ -32,11 +32,11 @@ import { waitFor } from '../helpers/wait.js';
  * ManualClock: every wait is on a count.
  */
 
-// Ports 35000-35099 and workers on 127.0.37.x belong to this file.
-const API_PORT = 35001;
-const FUNCTION_PORT = 35002;
-const METADATA_PORT = 35003;
-const FRONT = 35080;
+// Ports 19000-19099 and workers on 127.0.37.x belong to this file.
+const API_PORT = 19001;
+const FUNCTION_PORT = 19002;
+const METADATA_PORT = 19003;
+const FRONT = 19080;
 const NODE_PORT = 31370;
 const HEALTH = 10256;
 const CLASS = 'lbsync.io/haproxy';
@@ -257,13 +257,13 @@ describe('lbsync watch: cluster changes -> one debounced, authenticated resync -
     fake.objects.addService({
       name: 'other',
       loadBalancerClass: 'example.com/other',
-      ports: [{ port: 35082, nodePort: 31372 }],
+      ports: [{ port: 19082, nodePort: 31372 }],
     });
     fake.objects.addService({
       name: 'api',
       namespace: 'shop',
       loadBalancerClass: CLASS,
-      ports: [{ port: 35081, nodePort: NODE_PORT + 1 }],
+      ports: [{ port: 19081, nodePort: NODE_PORT + 1 }],
     });
     await seenServiceVersion('shop', 'api');
     expect(watcher.stats.relevant).toBe(relevant + 1);

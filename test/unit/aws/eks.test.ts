@@ -14,7 +14,7 @@ import type { ProviderContext } from '../../../core/provider.js';
 import { FakeAws } from '../../fakes/aws/fake-aws.js';
 import { FakeKubernetes } from '../../fakes/kubernetes/fake-kubernetes.js';
 
-// This file owns ports 34001 (fake AWS) and 34002 (fake Kubernetes API).
+// This file owns ports 18001 (fake AWS) and 18002 (fake Kubernetes API).
 const REGION = 'eu-west-1';
 const KEY = { accessKeyId: 'AKIAEKSUNITTEST0001', secretAccessKey: 'eks-unit-secret' };
 const SESSION = {
@@ -114,8 +114,8 @@ describe('EKS sign-in through the AWS fake: STS verifies, the cluster maps the r
   const saved = { ...process.env };
 
   beforeAll(async () => {
-    aws = await FakeAws.start({ port: 34001 });
-    k8s = await FakeKubernetes.start({ port: 34002 });
+    aws = await FakeAws.start({ port: 18001 });
+    k8s = await FakeKubernetes.start({ port: 18002 });
     aws.sts.addIdentity({
       ...KEY,
       arn: 'arn:aws:sts::123456789012:assumed-role/lbsync-function/lbsync-fn',

@@ -17,7 +17,7 @@ import { AKS_AUDIENCE, ARM_AUDIENCE, FakeManagedIdentity } from '../../fakes/azu
 import { FakeArm } from '../../fakes/azure/fake-arm.js';
 import { FakeKubernetes } from '../../fakes/kubernetes/fake-kubernetes.js';
 
-// This file owns ports 34011 (fake ARM), 34012 (managed identity endpoint), 34013 (Kubernetes API).
+// This file owns ports 18011 (fake ARM), 18012 (managed identity endpoint), 18013 (Kubernetes API).
 const SUB = '00000000-0000-4000-8000-0000000034a1';
 
 describe('AKS sign-in: Entra tokens from the managed identity, discovery through ARM', () => {
@@ -30,9 +30,9 @@ describe('AKS sign-in: Entra tokens from the managed identity, discovery through
 
   beforeAll(async () => {
     [arm, mi, k8s] = await Promise.all([
-      FakeArm.start({ port: 34011 }),
-      FakeManagedIdentity.start(34012),
-      FakeKubernetes.start({ port: 34013 }),
+      FakeArm.start({ port: 18011 }),
+      FakeManagedIdentity.start(18012),
+      FakeKubernetes.start({ port: 18013 }),
     ]);
     // What App Service sets for a Function App with a system-assigned identity.
     Object.assign(process.env, mi.env);

@@ -17,7 +17,7 @@ import { FakeCompute } from '../../fakes/gcp/compute.js';
 import { FakeGoogleIdentity } from '../../fakes/gcp/identity.js';
 import { FakeKubernetes } from '../../fakes/kubernetes/fake-kubernetes.js';
 
-// This file owns ports 34021 (Google APIs fake), 34022 (metadata server), 34023 (Kubernetes API).
+// This file owns ports 18021 (Google APIs fake), 18022 (metadata server), 18023 (Kubernetes API).
 const PROJECT = 'lbsync-gke-unit';
 const SA = 'lbsync-fn@lbsync-gke-unit.iam.gserviceaccount.com';
 
@@ -30,9 +30,9 @@ describe('GKE sign-in: ADC tokens from the metadata server, discovery with clust
 
   beforeAll(async () => {
     [google, identity, k8s] = await Promise.all([
-      FakeCompute.start(34021),
-      FakeGoogleIdentity.start(34022, { project: PROJECT, email: SA }),
-      FakeKubernetes.start({ port: 34023 }),
+      FakeCompute.start(18021),
+      FakeGoogleIdentity.start(18022, { project: PROJECT, email: SA }),
+      FakeKubernetes.start({ port: 18023 }),
     ]);
     // ADC as on Cloud Functions: no key file, no gcloud login, a metadata server.
     gcloudDir = mkdtempSync(join(tmpdir(), 'lbsync-gke-unit-'));
