@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { Command, CommanderError, Option } from 'commander';
 import { stringify } from 'yaml';
 import { StaticSource, workersFromArgument } from '../adapters/local/source.js';
-import { FUNCTION_CLOUDS, ownerOf, sourceNames, transportNames } from '../adapters/registry.js';
+import { ownerOf, sourceNames, transportNames } from '../adapters/registry.js';
 import { buildRuntime, buildSource, type Runtime } from '../adapters/runtime.js';
 import {
   isLegacySpec,
@@ -11,37 +11,23 @@ import {
   type Spec,
   specJsonSchema,
 } from '../adapters/spec.js';
-import { errorMessage, LbsyncError } from '../core/errors.js';
+import { errorMessage } from '../core/errors.js';
 import { createLogger, type Logger, silentLogger } from '../core/log.js';
 import type { ServiceDef, Worker } from '../core/model.js';
 import type { DiscoveryNote } from '../core/ports.js';
-import type { ProviderContext } from '../core/provider.js';
 import { loadTemplate, renderConfig, servicesOf } from '../core/render.js';
 import { parseSpecDocument } from '../core/spec.js';
 import { runSync } from '../core/sync.js';
-import {
-  type ClusterFlags,
-  clusterTuning,
-  kubernetesSectionOf,
-  RecordingSource,
-} from './discovery.js';
-import { statusOf, statusReportOf } from './lb-status.js';
-import { formatDiscovery, formatReport, formatServicesStatus } from './output.js';
+import { addDemoCommand } from './demo-command.js';
+import { type ClusterFlags, kubernetesSectionOf, RecordingSource } from './discovery.js';
+import { CliExitError, EXIT } from './exit.js';
+import { contextOpt, kubeconfigOpt, logLevelOpt, tuningFor } from './options.js';
+import { formatDiscovery, formatReport } from './output.js';
+import { addResyncCommand } from './resync.js';
+import { addStatusCommand } from './status-command.js';
 import { addWatchCommands } from './watch.js';
 
-/** Exit codes of the CLI. */
-export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
-
-/** Thrown inside actions to end with a one-line reason and an exit code. */
-class CliExitError extends LbsyncError {
-  public constructor(
-    message: string,
-    public readonly code: number,
-  ) {
-    super(message);
-    this.name = 'CliExitError';
-  }
-}
+export { EXIT } from './exit.js';
 
 interface CommonOptions extends ClusterFlags {
   readonly workers?: string;
@@ -59,13 +45,6 @@ function refuseCloudSource(spec: Spec, workers: string | undefined): void {
     `spec is for cloud ${cloud}; pass --workers <file|ip,ip,...> or use 'resync --cloud ${cloud}'`,
     EXIT.usage,
   );
-}
-
-/** The spec's `--kubeconfig`/`--context` tuning, or a usage error. */
-function tuningFor(spec: Spec, flags: ClusterFlags): ProviderContext['tuning'] {
-  const t = clusterTuning(spec, flags);
-  if ('problem' in t) throw new CliExitError(t.problem, EXIT.usage);
-  return t.tuning;
 }
 
 /**
@@ -128,64 +107,6 @@ async function renderInputs(
   }
 }
 
-interface ResyncOptions {
-  readonly cloud: (typeof FUNCTION_CLOUDS)[number];
-  readonly function?: string;
-  readonly region?: string;
-  readonly url?: string;
-  readonly key?: string;
-  readonly idToken?: string;
-  readonly force?: boolean;
-  readonly dryRun?: boolean;
-}
-
-function need(value: string | undefined, flag: string, cloud: string): string {
-  if (value === undefined || value === '')
-    throw new CliExitError(`resync --cloud ${cloud} needs ${flag}`, EXIT.usage);
-  return value;
-}
-
-// Each cloud's CLI module is imported only when used, so one command never loads another cloud's SDK.
-async function resync(o: ResyncOptions): Promise<unknown> {
-  const common = { force: o.force === true, dryRun: o.dryRun === true };
-  switch (o.cloud) {
-    case 'aws':
-      return (await import('./aws.js')).resyncAws({
-        function: need(o.function, '--function <name|arn>', 'aws'),
-        ...(o.region !== undefined ? { region: o.region } : {}),
-        ...common,
-      });
-    case 'azure':
-      return (await import('./azure.js')).resyncAzure({
-        url: need(o.url, '--url <function-url>', 'azure'),
-        ...(o.key !== undefined ? { key: o.key } : {}),
-        ...common,
-      });
-    case 'gcp':
-      return (await import('./gcp.js')).resyncGcp({
-        url: need(o.url, '--url <function-url>', 'gcp'),
-        ...(o.idToken !== undefined ? { idToken: o.idToken } : {}),
-        ...common,
-      });
-  }
-}
-
-/** `--kubeconfig`, for every command that reads the cluster. */
-function kubeconfigOpt(): Option {
-  return new Option(
-    '--kubeconfig <path>',
-    "kubeconfig to reach the cluster with (as kubectl reads it), instead of the spec's kubernetes connection",
-  );
-}
-
-/** `--context`, beside `--kubeconfig`. */
-function contextOpt(): Option {
-  return new Option(
-    '--context <name>',
-    "kubeconfig context to use (default: its current-context, or the spec's kubernetes.context)",
-  );
-}
-
 /** Build the `lbsync` command tree; exported for tests. */
 export function buildProgram(
   out: (s: string) => void = (s) => process.stdout.write(s),
@@ -196,11 +117,7 @@ export function buildProgram(
     .version('0.1.0')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  // Silent by default: the CLI prints its own report; --log-level info adds one JSON line per stage on stderr.
-  const logLevel = new Option(
-    '--log-level <level>',
-    'JSON logs on stderr: silent, error, warn, info, debug',
-  ).default('silent');
+  const logLevel = logLevelOpt();
   const workersOpt = new Option(
     '--workers <file|list>',
     "workers as a YAML/JSON file, or a comma list of ip or id=ip, instead of the spec's source (a kubernetes section's node rules still apply to them)",
@@ -307,130 +224,9 @@ export function buildProgram(
       });
   }
 
-  program
-    .command('demo')
-    .description(
-      'run the whole pipeline on this machine: a real HAProxy on loopback, worker servers on 127.0.30.x, scale events, live traffic; --kubernetes: the Kubernetes act against a simulated API server',
-    )
-    .option(
-      '--port <port>',
-      'frontend port on 127.0.0.1 (+1: stats; with --kubernetes, +2: the second Service)',
-      (v) => Number(v),
-      18080,
-    )
-    .option('--subnet <a.b.c>', 'loopback /24 for the workers', '127.0.30')
-    .option('--node-port <port>', 'NodePort the workers answer on', (v) => Number(v), 30080)
-    .option(
-      '--kubernetes',
-      "the Kubernetes act: Services of type LoadBalancer get their external IP from a simulated API server (lbsync's test fake, on 127.0.0.1), a node tainted by the autoscaler drains, a deleted Service loses its frontend",
-    )
-    .option(
-      '--api-port <port>',
-      'with --kubernetes: port of the simulated API server on 127.0.0.1',
-      (v) => Number(v),
-      16443,
-    )
-    .option('--keep-dir', 'leave the temp dir (configs, state) behind for inspection')
-    .addOption(logLevel)
-    .action(
-      async (opts: {
-        port: number;
-        subnet: string;
-        nodePort: number;
-        kubernetes?: boolean;
-        apiPort: number;
-        keepDir?: boolean;
-        logLevel: string;
-      }) => {
-        const { kubernetes, apiPort, ...common } = opts;
-        const ok = kubernetes
-          ? await (await import('./demo-kubernetes.js')).runKubernetesDemo({
-              ...common,
-              apiPort,
-              out,
-            })
-          : await (await import('./demo.js')).runDemo({ ...common, out });
-        if (!ok) throw new CliExitError('demo saw failed requests or a failed sync', EXIT.failed);
-      },
-    );
-
-  program
-    .command('resync')
-    .description('invoke the deployed lbsync function of a cloud and print its per-LB results')
-    .addOption(
-      new Option('--cloud <cloud>', 'which deployment')
-        .choices([...FUNCTION_CLOUDS])
-        .makeOptionMandatory(),
-    )
-    .option('--function <name|arn>', 'aws: the Lambda function name or ARN')
-    .option('--region <region>', 'aws: its region (default: the SDK chain, AWS_REGION)')
-    .option('--url <url>', 'azure, gcp: the HTTP resync function URL')
-    .option('--key <key>', 'azure: the function key (default: LBSYNC_FUNCTION_KEY)')
-    .option('--id-token <token>', 'gcp: identity token (default: LBSYNC_ID_TOKEN, else from ADC)')
-    .option('--force', 'apply even when a guard refuses')
-    .option('--dry-run', 'resolve, render and plan only')
-    .action(async (o: ResyncOptions) => {
-      const result = await resync(o);
-      out(`${JSON.stringify(result, null, 2)}\n`);
-      if (
-        typeof result === 'object' &&
-        result !== null &&
-        (result as { ok?: unknown }).ok === false
-      ) {
-        throw new CliExitError(
-          'the sync did not succeed on every LB (see results above)',
-          EXIT.failed,
-        );
-      }
-    });
-
-  program
-    .command('status')
-    .description(
-      "read each LB's live generation, sha256 and server count through the spec's transport; with a kubernetes section, also each Service's external IP (status.loadBalancer.ingress) and whether the LBs serve it",
-    )
-    .argument('<spec>', 'path to lbsync.config.yaml')
-    .addOption(kubeconfigOpt())
-    .addOption(contextOpt())
-    .option(
-      '--json',
-      'print JSON: the LB rows as an array, or { lbs, services } for a spec with a kubernetes section',
-    )
-    .action(async (specFile: string, o: ClusterFlags & { json?: boolean }) => {
-      const spec = await loadSpec(specFile);
-      const tuning = tuningFor(spec, o);
-      const k8s = kubernetesSectionOf(spec) !== undefined;
-      const report = k8s
-        ? await statusReportOf(spec, { specFile, tuning })
-        : { lbs: await statusOf(spec, { specFile, tuning }) };
-      const rows = report.lbs;
-      if (o.json) out(`${JSON.stringify(k8s ? report : rows, null, 2)}\n`);
-      else {
-        for (const r of rows) {
-          out(
-            r.error !== undefined
-              ? `${r.lb}: error: ${r.error}\n`
-              : `${r.lb}: generation ${r.generation} sha256 ${r.sha256 ?? '-'} servers ${r.servers}\n`,
-          );
-        }
-        if (report.services !== undefined) {
-          out(`${formatServicesStatus(report.services).join('\n')}\n`);
-        }
-      }
-      const unreadable = rows.filter((r) => r.error !== undefined).length;
-      if (unreadable > 0 || report.services?.error !== undefined) {
-        throw new CliExitError(
-          [
-            unreadable > 0 ? `${unreadable} LB(s) could not be read` : '',
-            report.services?.error !== undefined ? 'the cluster could not be read' : '',
-          ]
-            .filter((x) => x !== '')
-            .join('; '),
-          EXIT.failed,
-        );
-      }
-    });
-
+  addDemoCommand(program, out, logLevel);
+  addResyncCommand(program, out);
+  addStatusCommand(program, out);
   addWatchCommands(program, out);
 
   program
