@@ -9,7 +9,12 @@ import {
 import type { Runtime } from '../runtime.js';
 import { awsTrigger } from './events.js';
 import { asgSourceOf, awsClientsFor, ssmRegion } from './factory.js';
-import { functionUrlResponse, functionUrlTrigger, isFunctionUrlEvent } from './function-url.js';
+import {
+  type FunctionUrlResponse,
+  functionUrlResponse,
+  functionUrlTrigger,
+  isFunctionUrlEvent,
+} from './function-url.js';
 import { AsgLifecycle } from './lifecycle.js';
 import type { AsgSourceSpec, SsmTransportSpec } from './provider.js';
 import { EventBridgeReporter } from './report.js';
@@ -23,8 +28,11 @@ export interface LambdaContextLike {
   getRemainingTimeInMillis?(): number;
 }
 
-/** What an invocation returns (Lambda's response payload; the CLI prints it). */
-export type AwsHandlerResult = RunResult;
+/**
+ * What an invocation returns: the run's result (Lambda's response payload;
+ * the CLI prints it), or the HTTP answer to a function URL request.
+ */
+export type AwsHandlerResult = RunResult | FunctionUrlResponse;
 
 /** How a Lambda caller forces past a guard. */
 export const AWS_FORCE_HINT = 'invoke with {"lbsync":"resync","force":true} to apply anyway';

@@ -47,10 +47,7 @@ export function isFunctionUrlEvent(event: unknown): event is FunctionUrlEvent {
   );
 }
 
-/** A run's result that is also its HTTP answer (see functionUrlResponse). */
-export type FunctionUrlResult = RunResult & FunctionUrlResponse;
-
-function refusal(statusCode: number, message: string): FunctionUrlResult {
+function refusal(statusCode: number, message: string): FunctionUrlResponse {
   const result: RunResult = {
     ok: false,
     outcome: 'invalid',
@@ -63,7 +60,7 @@ function refusal(statusCode: number, message: string): FunctionUrlResult {
 /** The trigger of a function URL request, or the answer that refuses it. */
 export function functionUrlTrigger(
   event: FunctionUrlEvent,
-): { readonly trigger: Trigger } | { readonly refused: FunctionUrlResult } {
+): { readonly trigger: Trigger } | { readonly refused: FunctionUrlResponse } {
   if (event.requestContext.http.method !== 'POST') return { refused: refusal(405, 'use POST') };
   if (event.requestContext.authorizer?.iam === undefined) {
     return { refused: refusal(401, 'the function URL must use AuthType AWS_IAM') };
@@ -85,12 +82,11 @@ export function functionUrlTrigger(
  * The HTTP answer for a run: the same status and body as the Azure and GCP
  * HTTP functions. Never thrown: Lambda does not retry a synchronous
  * invocation, the caller reads the status (503: retry) and retries itself.
- * The run's own fields stay beside statusCode/headers/body (Lambda reads only
- * those three), so the handler's result is still a RunResult.
+ * Only the keys of Lambda's response format: the run's fields are in the
+ * body, and AWS documents no behaviour for other top-level keys.
  */
-export function functionUrlResponse(result: RunResult): FunctionUrlResult {
+export function functionUrlResponse(result: RunResult): FunctionUrlResponse {
   return {
-    ...result,
     statusCode: answerOf(result).status,
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify(httpBody(result)),

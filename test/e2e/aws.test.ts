@@ -8,7 +8,6 @@ import {
   createAwsClients,
   destroyAwsClients,
 } from '../../adapters/aws/clients.js';
-import type { AwsHandlerResult } from '../../adapters/aws/entry.js';
 import { type LoadLoop, startLoad } from '../../adapters/local/load.js';
 import { startWorkerServer, type WorkerServer } from '../../adapters/local/workers.js';
 import { type Spec, validateSpec } from '../../adapters/spec.js';
@@ -17,11 +16,11 @@ import { statusOf } from '../../cli/lb-status.js';
 import { memoryLogger } from '../../core/log.js';
 import { sha256Hex } from '../../core/payload.js';
 import { workerIdsOf } from '../../core/plan.js';
-import { SyncFailedError } from '../../core/trigger.js';
+import { type RunResult, SyncFailedError } from '../../core/trigger.js';
 import { fixture, instanceEvent, lifecycleEvent } from '../fakes/aws/events.js';
 import { FakeAws } from '../fakes/aws/fake-aws.js';
 import { BOOT_CONFIG, LbVm } from '../fakes/lb-vm.js';
-import { awsHandlerFor } from '../helpers/functions.js';
+import { awsHandlerFor, runResultOf } from '../helpers/functions.js';
 import { waitFor } from '../helpers/wait.js';
 
 // This file owns port 22001 (fake AWS), 22010 (LB frontend) and workers on 127.0.22.11-20.
@@ -44,7 +43,7 @@ describe('AWS: Auto Scaling event -> Lambda handler -> SSM -> apply -> traffic',
   let clients: AwsClients;
   let spec: Spec;
   let specInput: Record<string, unknown>;
-  let handle: (event: unknown) => Promise<AwsHandlerResult>;
+  let handle: (event: unknown) => Promise<RunResult>;
   let load: LoadLoop | undefined;
   const logs: Record<string, unknown>[] = [];
   const workers = new Map<string, WorkerServer>();
@@ -500,12 +499,14 @@ describe('AWS: Auto Scaling event -> Lambda handler -> SSM -> apply -> traffic',
     const { handler } = await import('../../functions/aws.js');
     // A bad spec is reported, not thrown: retrying cannot fix it.
     process.env.LBSYNC_SPEC = JSON.stringify({ ...specInput, services: [] });
-    const bad = await handler(fixture('scheduled'));
+    const bad = runResultOf(await handler(fixture('scheduled')));
     expect(bad).toMatchObject({ ok: false, error: { type: 'SpecError', retryable: false } });
     expect(bad.error?.message).toMatch(/services: define at least one service/);
     // Fixed and redeployed: the next invocation builds afresh.
     process.env.LBSYNC_SPEC = JSON.stringify(specInput);
-    const r = await handler(fixture('scheduled'), { getRemainingTimeInMillis: () => 60_000 });
+    const r = runResultOf(
+      await handler(fixture('scheduled'), { getRemainingTimeInMillis: () => 60_000 }),
+    );
     expect(r.ok).toBe(true);
     expect(r.report?.results.map((x) => x.outcome)).toEqual(['unchanged', 'unchanged']);
   });
@@ -522,7 +523,7 @@ describe('AWS: Auto Scaling event -> Lambda handler -> SSM -> apply -> traffic',
       function: 'lbsync-e2e',
       region: 'eu-west-1',
       dryRun: true,
-    })) as AwsHandlerResult;
+    })) as RunResult;
     const status = await statusOf(spec);
 
     // Assess

@@ -9,6 +9,7 @@ import { buildRuntime } from '../../adapters/runtime.js';
 import type { Spec } from '../../adapters/spec.js';
 import type { Logger } from '../../core/log.js';
 import type { Backoff } from '../../core/retry.js';
+import type { RunResult } from '../../core/trigger.js';
 
 /**
  * The AWS Lambda handler for `spec`, built exactly as functions/aws.ts
@@ -23,7 +24,7 @@ export async function awsHandlerFor(
     readonly poll?: Backoff;
     readonly now?: () => number;
   },
-): Promise<(event: unknown, context?: LambdaContextLike) => Promise<AwsHandlerResult>> {
+): Promise<(event: unknown, context?: LambdaContextLike) => Promise<RunResult>> {
   const { AWS_FORCE_HINT } = await import('../../adapters/aws/entry.js');
   const rt = await buildRuntime({
     spec,
@@ -32,5 +33,14 @@ export async function awsHandlerFor(
     tuning: { aws: { clients: o.clients, poll: o.poll ?? { initialMs: 40, maxMs: 200 } } },
     ...(o.now !== undefined ? { now: o.now } : {}),
   });
-  return createAwsHandler(awsTriggerDeps(rt), o.logger);
+  const handle = createAwsHandler(awsTriggerDeps(rt), o.logger);
+  return async (event, context) => runResultOf(await handle(event, context));
+}
+
+/** The run's result from a Lambda answer; a function URL's HTTP answer here is a test bug. */
+export function runResultOf(answer: AwsHandlerResult): RunResult {
+  if ('statusCode' in answer) {
+    throw new Error(`expected a run result, got a function URL answer ${answer.statusCode}`);
+  }
+  return answer;
 }

@@ -11,6 +11,7 @@ import type { Payload } from '../../core/payload.js';
 import type { Transport } from '../../core/ports.js';
 import { compileTemplate } from '../../core/render.js';
 import { answerOf, type SyncFailedError, type TriggerDeps } from '../../core/trigger.js';
+import { runResultOf } from '../helpers/functions.js';
 
 /*
  * What every cloud's entry point answers for the same run outcome: one HTTP
@@ -93,7 +94,7 @@ async function answers(
     deps(outcome),
     log,
   )(body).then(
-    (r) => ({ status: answerOf(r).status, retry: false }),
+    (r) => ({ status: answerOf(runResultOf(r)).status, retry: false }),
     (e: unknown) => ({
       status: (e as SyncFailedError).name === 'SyncFailedError' ? 503 : 500,
       retry: true,
@@ -133,7 +134,7 @@ describe('answers: one status and one retry verdict on every cloud', () => {
 
   it('marks an input that is not for lbsync ignored with ok true on the event paths, and names the reason', async () => {
     const log = memoryLogger();
-    const aws = await createAwsHandler(deps('applied'), log)(foreign);
+    const aws = runResultOf(await createAwsHandler(deps('applied'), log)(foreign));
     const azure = await createAzureEntry(deps('applied')).eventGrid(
       { eventType: 'Other.Event' },
       log,
@@ -146,14 +147,14 @@ describe('answers: one status and one retry verdict on every cloud', () => {
   });
 
   it('answers a malformed manual body ok false, outcome invalid, never ignored', async () => {
-    const r = await createAwsHandler(deps('applied'), memoryLogger())(badManual);
+    const r = runResultOf(await createAwsHandler(deps('applied'), memoryLogger())(badManual));
     expect(r).toMatchObject({ ok: false, outcome: 'invalid', retryable: false });
     expect(r.ignored).toBeUndefined();
     expect(r.error?.message).toMatch(/force must be true or false/);
   });
 
   it('tells a function caller how to force past a guard in its own terms', async () => {
-    const r = await createAwsHandler(deps('refused-by-guard'), memoryLogger())(manual);
+    const r = runResultOf(await createAwsHandler(deps('refused-by-guard'), memoryLogger())(manual));
     const refusal = r.report?.results[0];
     expect(refusal?.outcome).toBe('refused');
     expect(refusal?.message).toContain('{"lbsync":"resync","force":true}');

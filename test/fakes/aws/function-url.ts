@@ -13,13 +13,21 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
  *   - hands the function a payload-format-2.0 event with the IAM authorizer
  *     context, and turns the result into the HTTP answer: a result with
  *     `statusCode` gives status, headers and body; any other JSON is a 200
- *     with that JSON; a thrown error is a 502.
+ *     with that JSON; a thrown error is a 502. A result with `statusCode`
+ *     and any key outside the response format (statusCode, headers, body,
+ *     cookies, isBase64Encoded) is also a 502: AWS documents only those
+ *     keys, and this fake takes the strict reading so that lbsync never
+ *     relies on Lambda ignoring the others.
  * The signature check is written out from the SigV4 specification, not with
  * the signer the client uses, so a client bug cannot hide behind it.
  */
+const RESPONSE_KEYS = new Set(['statusCode', 'headers', 'body', 'cookies', 'isBase64Encoded']);
+
 export class FakeFunctionUrl {
   /** Requests in arrival order, with the status they got. */
   public readonly requests: { readonly status: number; readonly accessKey?: string }[] = [];
+  /** Response keys outside the format that a result carried (each answered 502). */
+  public readonly foreignKeys: string[] = [];
 
   private constructor(
     private readonly server: Server,
@@ -133,14 +141,19 @@ export class FakeFunctionUrl {
     let answer: { status: number; headers: Record<string, string>; body: string };
     try {
       const r = (await this.handler(event)) as Record<string, unknown> | null;
+      const formatted = r !== null && typeof r === 'object' && typeof r.statusCode === 'number';
+      const foreign = formatted ? Object.keys(r).filter((k) => !RESPONSE_KEYS.has(k)) : [];
+      this.foreignKeys.push(...foreign);
       answer =
-        r !== null && typeof r === 'object' && typeof r.statusCode === 'number'
-          ? {
-              status: r.statusCode,
-              headers: (r.headers as Record<string, string> | undefined) ?? {},
-              body: typeof r.body === 'string' ? r.body : '',
-            }
-          : { status: 200, headers: json, body: JSON.stringify(r) };
+        foreign.length > 0
+          ? { status: 502, headers: json, body: '{"Message":"Internal Server Error"}' }
+          : formatted
+            ? {
+                status: r.statusCode as number,
+                headers: (r.headers as Record<string, string> | undefined) ?? {},
+                body: typeof r.body === 'string' ? r.body : '',
+              }
+            : { status: 200, headers: json, body: JSON.stringify(r) };
     } catch {
       answer = { status: 502, headers: json, body: '{"Message":"Internal Server Error"}' };
     }
