@@ -11,9 +11,17 @@ const root = join(import.meta.dirname, '../..');
 const bin = join(root, 'bin/lbsync.js');
 
 function lbsync(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return lbsyncWith({}, ...args);
+}
+
+function lbsyncWith(
+  env: NodeJS.ProcessEnv,
+  ...args: string[]
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const p = spawn(process.execPath, [bin, ...args], {
       cwd: root,
+      env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -211,7 +219,11 @@ describe('lbsync CLI', () => {
   });
 
   it('runs the demo end to end and cleans up after itself', async () => {
-    const r = await lbsync(
+    // Its own TMPDIR: the demo's processes name their work dir under it, and
+    // pgrep then sees only this demo's, not the Kubernetes demo's running beside it.
+    const tmp = mkdtempSync(join(tmpdir(), 'lbsync-cli-demo-'));
+    const r = await lbsyncWith(
+      { TMPDIR: tmp },
       'demo',
       '--port',
       '25150',
@@ -228,7 +240,7 @@ describe('lbsync CLI', () => {
     expect(r.stdout).toMatch(/, 0 failed\n/);
     expect(r.stdout).toContain('demo ok');
     const left = await new Promise<string>((resolve) => {
-      const p = spawn('pgrep', ['-f', 'lbsync-demo-']);
+      const p = spawn('pgrep', ['-f', tmp]);
       let out = '';
       p.stdout.on('data', (c: Buffer) => {
         out += c.toString();
@@ -236,5 +248,8 @@ describe('lbsync CLI', () => {
       p.on('close', () => resolve(out));
     });
     expect(left.trim()).toBe('');
+    // tsx keeps its compile cache there too (tsx-0); the demo's own dir must be gone.
+    expect(readdirSync(tmp).filter((name) => name.startsWith('lbsync-demo-'))).toEqual([]);
+    rmSync(tmp, { recursive: true, force: true });
   }, 120_000);
 });
