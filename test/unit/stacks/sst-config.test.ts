@@ -55,6 +55,7 @@ describe('sst.config.ts', () => {
     ['azure', 'azure', 'azure-native:web:WebApp'],
     ['gcp', 'gcp', 'gcp:cloudfunctionsv2/function:Function'],
     ['kubernetes', 'aws', 'aws:lambda/function:Function'],
+    ['karpenter', 'aws', 'aws:lambda/function:Function'],
   ] as const)('renders examples/%s.yaml through the %s stack', async (file, cloud, fnType) => {
     process.env.LBSYNC_CLOUD = cloud;
     process.env.LBSYNC_CONFIG = new URL(`../../../examples/${file}.yaml`, import.meta.url).pathname;
