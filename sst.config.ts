@@ -8,7 +8,7 @@
 //   LBSYNC_CONFIG          the spec file (default lbsync.config.yaml)
 //   LBSYNC_DIST            the build output (default dist; the stack uses <dist>/package/<cloud>)
 //   LBSYNC_SCHEDULE        periodic resync: rate()/cron() on AWS, NCRONTAB on Azure, cron on GCP
-//   LBSYNC_AWS_LIFECYCLE_HOOKS=1  create terminate hooks for draining (AWS)
+//   LBSYNC_AWS_LIFECYCLE_HOOKS=1  create terminate hooks for draining (AWS, aws-asg only)
 //   LBSYNC_AZURE_LOCATION  region of the Azure resources (required on Azure)
 //   LBSYNC_AZURE_STAGING_ACCOUNT_ID  storage account id behind loadBalancers.azure.staging
 //   LBSYNC_GCP_REGION, LBSYNC_GCP_LB_SERVICE_ACCOUNT  (GCP, optional)

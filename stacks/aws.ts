@@ -13,13 +13,16 @@ import {
 } from './shared.js';
 
 /*
- * AWS: one Lambda (Node 22, arm64) fed by an EventBridge rule on the default
- * bus (only the spec's Auto Scaling groups, only the detail-types
- * adapters/aws/events.ts acts on) and a schedule; retries and a dead-letter
- * queue on both the rule targets and Lambda's async invocations; optional
- * terminate lifecycle hooks so the function drains an instance before it
- * goes; and an inline IAM policy with no wildcard action, scoped to the
- * spec's LB instances, groups, report bus and staging prefix.
+ * AWS: one Lambda (Node 22, arm64) fed by a schedule and, when the workers
+ * come from aws-asg, an EventBridge rule on the default bus (only the spec's
+ * Auto Scaling groups, only the detail-types adapters/aws/events.ts acts
+ * on); retries and a dead-letter queue on the rule targets and Lambda's
+ * async invocations; optional terminate lifecycle hooks so the function
+ * drains an instance before it goes; and an inline IAM policy with no
+ * wildcard action, scoped to the spec's LB instances, groups, report bus
+ * and staging prefix. Any other deployable source (static, kubernetes) gets
+ * the same function, schedule and SSM grants, without the group wiring: its
+ * changes arrive by the schedule, a manual resync or the cluster watcher.
  *
  * Raw @pulumi/aws resources rather than sst.aws.Function: SST components
  * call back into the SST CLI, so they cannot be rendered under Pulumi mocks
@@ -49,7 +52,7 @@ export interface AwsStackOptions {
    * Create a terminate lifecycle hook on every spec group, so a leaving
    * worker is drained first (`drain.seconds`); default false. With an
    * existing hook of your own, leave this off: the function completes any
-   * hook whose event it receives.
+   * hook whose event it receives. Only for workers.source aws-asg.
    */
   readonly lifecycleHooks?: boolean;
   /** Heartbeat timeout of the created hooks in seconds; default max(120, drain + 60). */
@@ -94,6 +97,26 @@ export function awsEventPattern(groups: readonly string[]): Record<string, unkno
   };
 }
 
+/**
+ * The stack's region (the Auto Scaling groups' when the workers come from
+ * aws-asg, else the LB instances') and the LB instances' region (theirs,
+ * else the groups'), as the function resolves them (adapters/aws/factory.ts
+ * `ssmRegion`); the deployed function must not depend on AWS_REGION for it.
+ */
+export function awsRegions(spec: Spec): { readonly stack: string; readonly lb: string } {
+  const lb = ssmSection(spec);
+  if (lb === undefined) {
+    throw new StackConfigError('loadBalancers.transport: the aws stack reaches the LBs with ssm');
+  }
+  const stack = asgSection(spec)?.region ?? lb.region;
+  if (stack === undefined) {
+    throw new StackConfigError(
+      `loadBalancers.region: required to deploy when workers.source is ${spec.workers.source}, not aws-asg (the stack pins every resource to that region)`,
+    );
+  }
+  return { stack, lb: lb.region ?? stack };
+}
+
 /** ARN of an event bus given by name or ARN. */
 function busArn(bus: string, partition: string, region: string, account: string): string {
   return bus.startsWith('arn:')
@@ -107,18 +130,18 @@ export function awsStack(args: AwsStackArgs): StackResult {
   const o = args.options ?? {};
   assertDeployable(spec, 'aws');
   assertPackage(packageDir, 'aws');
+  // The group wiring (event rule, hooks, group grants) only for aws-asg.
   const workers = asgSection(spec);
-  const lb = ssmSection(spec);
-  if (workers === undefined || lb === undefined) {
+  if (workers === undefined && o.lifecycleHooks === true) {
     throw new StackConfigError(
-      'the aws stack deploys workers.source aws-asg with loadBalancers.transport ssm',
+      `options.lifecycleHooks (LBSYNC_AWS_LIFECYCLE_HOOKS): lifecycle hooks need workers.source aws-asg, not ${spec.workers.source}`,
     );
   }
   const reserved = o.reservedConcurrency ?? 1;
   if (!Number.isInteger(reserved) || reserved < 1) {
     throw new StackConfigError('options.reservedConcurrency must be a positive integer');
   }
-  const region = workers.region;
+  const region = awsRegions(spec).stack;
   const name = `lbsync-${spec.name}`;
   if (name.length > 56) {
     // IAM role and Lambda names stop at 64 characters, with suffixes.
@@ -188,7 +211,7 @@ export function awsStack(args: AwsStackArgs): StackResult {
   const policy = pulumi
     .all([arnParts, logGroup.arn, dlq.arn])
     .apply(([[part, account], logArn, dlqArn]) =>
-      JSON.stringify(awsFunctionPolicy({ spec, partition: part, region, account, logArn, dlqArn })),
+      JSON.stringify(awsFunctionPolicy({ spec, partition: part, account, logArn, dlqArn })),
     );
   const rolePolicy = keep(
     new aws.iam.RolePolicy(`${name}-policy`, { role: role.id, name: 'lbsync', policy }, inRegion),
@@ -223,7 +246,7 @@ export function awsStack(args: AwsStackArgs): StackResult {
       `${name}-fn`,
       {
         name,
-        description: `lbsync ${spec.name}: HAProxy LBs follow Auto Scaling groups`,
+        description: `lbsync ${spec.name}: HAProxy LBs follow ${workers !== undefined ? 'Auto Scaling groups' : `workers.source ${spec.workers.source}`}`,
         runtime: 'nodejs22.x',
         architectures: ['arm64'],
         handler: AWS_HANDLER,
@@ -279,18 +302,21 @@ export function awsStack(args: AwsStackArgs): StackResult {
 
   const retryPolicy = { maximumEventAgeInSeconds: 3600, maximumRetryAttempts: 10 };
 
-  const rule = keep(
-    new aws.cloudwatch.EventRule(
-      `${name}-asg-events`,
-      {
-        name: `${name}-asg-events`,
-        description: 'Auto Scaling instance and lifecycle events of the lbsync spec groups',
-        eventBusName: 'default',
-        eventPattern: JSON.stringify(awsEventPattern(workers.autoScalingGroups)),
-      },
-      inRegion,
-    ),
-  );
+  const rule =
+    workers === undefined
+      ? undefined
+      : keep(
+          new aws.cloudwatch.EventRule(
+            `${name}-asg-events`,
+            {
+              name: `${name}-asg-events`,
+              description: 'Auto Scaling instance and lifecycle events of the lbsync spec groups',
+              eventBusName: 'default',
+              eventPattern: JSON.stringify(awsEventPattern(workers.autoScalingGroups)),
+            },
+            inRegion,
+          ),
+        );
   const schedule = keep(
     new aws.cloudwatch.EventRule(
       `${name}-schedule`,
@@ -302,11 +328,12 @@ export function awsStack(args: AwsStackArgs): StackResult {
       inRegion,
     ),
   );
+  const rules = [
+    ...(rule !== undefined ? [['asg-events', rule] as const] : []),
+    ['schedule', schedule] as const,
+  ];
 
-  for (const [id, r] of [
-    ['asg-events', rule],
-    ['schedule', schedule],
-  ] as const) {
+  for (const [id, r] of rules) {
     keep(
       new aws.lambda.Permission(
         `${name}-${id}-invoke`,
@@ -339,7 +366,7 @@ export function awsStack(args: AwsStackArgs): StackResult {
       `${name}-dlq-policy`,
       {
         queueUrl: dlq.url,
-        policy: pulumi.all([dlq.arn, rule.arn, schedule.arn]).apply(([q, r1, r2]) =>
+        policy: pulumi.all([dlq.arn, ...rules.map(([, r]) => r.arn)]).apply(([q, ...sources]) =>
           JSON.stringify({
             Version: '2012-10-17',
             Statement: [
@@ -349,7 +376,7 @@ export function awsStack(args: AwsStackArgs): StackResult {
                 Principal: { Service: 'events.amazonaws.com' },
                 Action: 'sqs:SendMessage',
                 Resource: q,
-                Condition: { ArnEquals: { 'aws:SourceArn': [r1, r2] } },
+                Condition: { ArnEquals: { 'aws:SourceArn': sources } },
               },
             ],
           }),
@@ -359,7 +386,7 @@ export function awsStack(args: AwsStackArgs): StackResult {
     ),
   );
 
-  if (o.lifecycleHooks === true) {
+  if (workers !== undefined && o.lifecycleHooks === true) {
     const heartbeat = o.hookHeartbeatSeconds ?? Math.max(120, spec.drain.seconds + 60);
     if (heartbeat < 30 || heartbeat > 7200) {
       throw new StackConfigError('options.hookHeartbeatSeconds must be 30-7200');
@@ -386,7 +413,7 @@ export function awsStack(args: AwsStackArgs): StackResult {
     outputs: {
       functionName: fn.name,
       functionArn: fn.arn,
-      eventRule: rule.name,
+      ...(rule !== undefined ? { eventRule: rule.name } : {}),
       scheduleRule: schedule.name,
       deadLetterQueueUrl: dlq.url,
       logGroup: logGroup.name,
@@ -409,7 +436,6 @@ export interface IamStatement {
 export interface AwsPolicyInput {
   readonly spec: Spec;
   readonly partition: string;
-  readonly region: string;
   readonly account: string;
   readonly logArn: string;
   readonly dlqArn: string;
@@ -425,14 +451,14 @@ export function awsFunctionPolicy(input: AwsPolicyInput): {
   readonly Version: '2012-10-17';
   readonly Statement: readonly IamStatement[];
 } {
-  const { spec, partition: p, region, account } = input;
+  const { spec, partition: p, account } = input;
   const workers = asgSection(spec);
   const lb = ssmSection(spec);
-  if (workers === undefined || lb === undefined) {
-    throw new StackConfigError(
-      'the aws stack deploys workers.source aws-asg with loadBalancers.transport ssm',
-    );
+  if (lb === undefined) {
+    throw new StackConfigError('loadBalancers.transport: the aws stack reaches the LBs with ssm');
   }
+  // The Auto Scaling grants are the groups'; the SSM ones are in the LBs' region.
+  const lbRegion = awsRegions(spec).lb;
   const statements: IamStatement[] = [
     {
       Sid: 'Logs',
@@ -444,8 +470,9 @@ export function awsFunctionPolicy(input: AwsPolicyInput): {
       Sid: 'Describe',
       Effect: 'Allow',
       Action: [
-        'autoscaling:DescribeAutoScalingGroups',
-        'autoscaling:DescribeLifecycleHooks',
+        ...(workers !== undefined
+          ? ['autoscaling:DescribeAutoScalingGroups', 'autoscaling:DescribeLifecycleHooks']
+          : []),
         'ec2:DescribeInstances',
         'ssm:GetCommandInvocation',
       ],
@@ -455,7 +482,7 @@ export function awsFunctionPolicy(input: AwsPolicyInput): {
       Sid: 'RunShellScriptDocument',
       Effect: 'Allow',
       Action: ['ssm:SendCommand'],
-      Resource: `arn:${p}:ssm:${region}::document/AWS-RunShellScript`,
+      Resource: `arn:${p}:ssm:${lbRegion}::document/AWS-RunShellScript`,
     },
   ];
   const ids = lb.instanceIds ?? [];
@@ -464,7 +491,7 @@ export function awsFunctionPolicy(input: AwsPolicyInput): {
       Sid: 'SendCommandToLbInstances',
       Effect: 'Allow',
       Action: ['ssm:SendCommand'],
-      Resource: ids.map((id) => `arn:${p}:ec2:${region}:${account}:instance/${id}`),
+      Resource: ids.map((id) => `arn:${p}:ec2:${lbRegion}:${account}:instance/${id}`),
     });
   }
   const tags = Object.entries(lb.tags ?? {});
@@ -473,27 +500,29 @@ export function awsFunctionPolicy(input: AwsPolicyInput): {
       Sid: 'SendCommandToTaggedLbInstances',
       Effect: 'Allow',
       Action: ['ssm:SendCommand'],
-      Resource: `arn:${p}:ec2:${region}:${account}:instance/*`,
+      Resource: `arn:${p}:ec2:${lbRegion}:${account}:instance/*`,
       Condition: {
         StringEquals: Object.fromEntries(tags.map(([k, v]) => [`ssm:resourceTag/${k}`, v])),
       },
     });
   }
-  statements.push({
-    Sid: 'CompleteLifecycleActions',
-    Effect: 'Allow',
-    Action: ['autoscaling:CompleteLifecycleAction'],
-    Resource: workers.autoScalingGroups.map(
-      (g) =>
-        `arn:${p}:autoscaling:${region}:${account}:autoScalingGroup:*:autoScalingGroupName/${g}`,
-    ),
-  });
+  if (workers !== undefined) {
+    statements.push({
+      Sid: 'CompleteLifecycleActions',
+      Effect: 'Allow',
+      Action: ['autoscaling:CompleteLifecycleAction'],
+      Resource: workers.autoScalingGroups.map(
+        (g) =>
+          `arn:${p}:autoscaling:${workers.region}:${account}:autoScalingGroup:*:autoScalingGroupName/${g}`,
+      ),
+    });
+  }
   if (lb.reportBus !== null) {
     statements.push({
       Sid: 'PublishRunSummary',
       Effect: 'Allow',
       Action: ['events:PutEvents'],
-      Resource: busArn(lb.reportBus, p, region, account),
+      Resource: busArn(lb.reportBus, p, lbRegion, account),
     });
   }
   if (lb.staging !== undefined) {

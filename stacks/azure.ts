@@ -17,13 +17,16 @@ import {
 /*
  * Azure (azure-native): a Linux Function App on Node 22 running the package
  * built from functions/azure.ts (run from a read-only SAS URL of its blob),
- * with a system-assigned identity and two custom roles assigned at the
- * narrowest scopes (reading the scale sets where they live, Run Command on
- * each LB VM alone); an Event Grid subscription on the subscription's
- * Microsoft.Resources system topic, filtered by event type and subject to the
- * scale sets (and to the VMs of Flexible scale sets' groups), never the LB
- * VMs; the timer comes from the function's own registration
- * (LBSYNC_SCHEDULE).
+ * with a system-assigned identity and custom roles assigned at the narrowest
+ * scopes (Run Command on each LB VM alone; reading the scale sets where they
+ * live); the timer comes from the function's own registration
+ * (LBSYNC_SCHEDULE). When the workers come from azure-vmss, an Event Grid
+ * subscription on the subscription's Microsoft.Resources system topic,
+ * filtered by event type and subject to the scale sets (and to the VMs of
+ * Flexible scale sets' groups), never the LB VMs. Any other deployable
+ * source (static, kubernetes) gets neither the subscription nor the scale
+ * set roles: its changes arrive by the timer, a manual resync or the
+ * cluster watcher.
  */
 
 /** The `@pulumi/azure-native` namespace (SST's global `azurenative`). */
@@ -86,7 +89,8 @@ export interface AzureStackOptions {
   readonly schedule?: string;
   /**
    * Use this existing Microsoft.Resources.Subscriptions system topic (a
-   * subscription holds at most one) instead of creating one.
+   * subscription holds at most one) instead of creating one. Only for
+   * workers.source azure-vmss (no other source subscribes to events).
    */
   readonly existingSystemTopic?: { readonly resourceGroup: string; readonly name: string };
   /**
@@ -141,7 +145,7 @@ export function azureSubjectFilters(spec: Spec): readonly SubjectFilter[] {
   const lb = runCommandSection(spec);
   if (workers === undefined || lb === undefined) {
     throw new StackConfigError(
-      'the azure stack deploys workers.source azure-vmss with loadBalancers.transport azure-run-command',
+      'Event Grid subject filters need workers.source azure-vmss and loadBalancers.transport azure-run-command',
     );
   }
   const sub = workers.subscriptionId;
@@ -186,11 +190,17 @@ export function azureStack(args: AzureStackArgs): StackResult {
   const { pulumi, azure, spec, packageDir, options: o } = args;
   assertDeployable(spec, 'azure');
   assertPackage(packageDir, 'azure');
-  const workers = vmssSection(spec);
   const lb = runCommandSection(spec);
-  if (workers === undefined || lb === undefined) {
+  if (lb === undefined) {
     throw new StackConfigError(
-      'the azure stack deploys workers.source azure-vmss with loadBalancers.transport azure-run-command',
+      'loadBalancers.transport: the azure stack reaches the LBs with azure-run-command',
+    );
+  }
+  // The event wiring (Event Grid, scale set roles) only for azure-vmss.
+  const workers = vmssSection(spec);
+  if (workers === undefined && o.existingSystemTopic !== undefined) {
+    throw new StackConfigError(
+      `options.existingSystemTopic: only the azure-vmss source subscribes to events, not ${spec.workers.source}`,
     );
   }
   if (!/^[a-z0-9]+$/.test(o.location)) {
@@ -198,7 +208,13 @@ export function azureStack(args: AzureStackArgs): StackResult {
       'options.location (LBSYNC_AZURE_LOCATION) must be an Azure region name like westeurope',
     );
   }
-  const sub = workers.subscriptionId;
+  const sub = workers?.subscriptionId ?? lb.subscriptionId;
+  if (sub === undefined) {
+    // The spec refuses this already; a spec object built by hand may not.
+    throw new StackConfigError(
+      `loadBalancers.subscriptionId: required when workers.source is ${spec.workers.source}, not azure-vmss`,
+    );
+  }
   const lbSub = lb.subscriptionId ?? sub;
   const name = `lbsync-${spec.name}`;
   const resources: StackResource[] = [];
@@ -207,8 +223,8 @@ export function azureStack(args: AzureStackArgs): StackResult {
     return r;
   };
 
-  // An explicit provider pins the deployment to the workers' subscription,
-  // whatever subscription the deployer's login defaults to.
+  // An explicit provider pins the deployment to the workers' subscription
+  // (the LBs' without azure-vmss), whatever the deployer's login defaults to.
   const provider = keep(new azure.Provider(`${name}-provider`, { subscriptionId: sub }));
   const inSub = { provider };
   const group = keep(
@@ -389,8 +405,9 @@ export function azureStack(args: AzureStackArgs): StackResult {
       ),
     );
 
-  const uniform = workers.scaleSets.filter((s) => s.orchestration === 'uniform');
-  const flexible = workers.scaleSets.filter((s) => s.orchestration === 'flexible');
+  const scaleSets = workers?.scaleSets ?? [];
+  const uniform = scaleSets.filter((s) => s.orchestration === 'uniform');
+  const flexible = scaleSets.filter((s) => s.orchestration === 'flexible');
   if (uniform.length > 0) {
     const def = role('read-uniform', 'scale set reader', AZURE_UNIFORM_READ_ACTIONS);
     for (const ss of uniform) {
@@ -475,48 +492,57 @@ export function azureStack(args: AzureStackArgs): StackResult {
   const ops = role('operations', 'operation status', AZURE_OPERATION_ACTIONS);
   for (const s of new Set([sub, lbSub])) assign(`operations-${s}`, ops, `/subscriptions/${s}`);
 
-  const topicGroup = o.existingSystemTopic?.resourceGroup ?? group.name;
-  const topicName =
-    o.existingSystemTopic?.name ??
-    keep(
-      new azure.eventgrid.SystemTopic(
-        `${name}-topic`,
+  // Scale set changes reach the event function; no other source has events to subscribe to.
+  let eventSubscription: PulumiTypes.Output<string> | undefined;
+  if (workers !== undefined) {
+    const topicGroup = o.existingSystemTopic?.resourceGroup ?? group.name;
+    const topicName =
+      o.existingSystemTopic?.name ??
+      keep(
+        new azure.eventgrid.SystemTopic(
+          `${name}-topic`,
+          {
+            resourceGroupName: group.name,
+            location: 'global',
+            source: `/subscriptions/${sub}`,
+            topicType: 'Microsoft.Resources.Subscriptions',
+          },
+          inSub,
+        ),
+      ).name;
+    const subscription = keep(
+      new azure.eventgrid.SystemTopicEventSubscription(
+        `${name}-events`,
         {
-          resourceGroupName: group.name,
-          location: 'global',
-          source: `/subscriptions/${sub}`,
-          topicType: 'Microsoft.Resources.Subscriptions',
+          resourceGroupName: topicGroup,
+          systemTopicName: topicName,
+          eventSubscriptionName: `${name}-scale-sets`,
+          eventDeliverySchema: 'EventGridSchema',
+          destination: {
+            endpointType: 'AzureFunction',
+            resourceId: pulumi.interpolate`${app.id}/functions/${AZURE_FUNCTIONS.eventGrid}`,
+            maxEventsPerBatch: 1,
+          },
+          filter: {
+            includedEventTypes: [...AZURE_EVENT_TYPES],
+            advancedFilters: azureSubjectFilters(spec).map((f) =>
+              f.operatorType === 'StringBeginsWith'
+                ? { operatorType: 'StringBeginsWith' as const, key: f.key, values: [...f.values] }
+                : {
+                    operatorType: 'StringNotBeginsWith' as const,
+                    key: f.key,
+                    values: [...f.values],
+                  },
+            ),
+          },
+          // Events older than an hour are stale: the timer has resynced by then.
+          retryPolicy: { maxDeliveryAttempts: 10, eventTimeToLiveInMinutes: 60 },
         },
-        inSub,
+        { ...inSub, dependsOn: [app] },
       ),
-    ).name;
-  const subscription = keep(
-    new azure.eventgrid.SystemTopicEventSubscription(
-      `${name}-events`,
-      {
-        resourceGroupName: topicGroup,
-        systemTopicName: topicName,
-        eventSubscriptionName: `${name}-scale-sets`,
-        eventDeliverySchema: 'EventGridSchema',
-        destination: {
-          endpointType: 'AzureFunction',
-          resourceId: pulumi.interpolate`${app.id}/functions/${AZURE_FUNCTIONS.eventGrid}`,
-          maxEventsPerBatch: 1,
-        },
-        filter: {
-          includedEventTypes: [...AZURE_EVENT_TYPES],
-          advancedFilters: azureSubjectFilters(spec).map((f) =>
-            f.operatorType === 'StringBeginsWith'
-              ? { operatorType: 'StringBeginsWith' as const, key: f.key, values: [...f.values] }
-              : { operatorType: 'StringNotBeginsWith' as const, key: f.key, values: [...f.values] },
-          ),
-        },
-        // Events older than an hour are stale: the timer has resynced by then.
-        retryPolicy: { maxDeliveryAttempts: 10, eventTimeToLiveInMinutes: 60 },
-      },
-      { ...inSub, dependsOn: [app] },
-    ),
-  );
+    );
+    eventSubscription = subscription.name;
+  }
 
   return {
     outputs: {
@@ -524,7 +550,7 @@ export function azureStack(args: AzureStackArgs): StackResult {
       resourceGroup: group.name,
       resyncUrl: pulumi.interpolate`https://${app.defaultHostName}/api/${AZURE_FUNCTIONS.http}`,
       identityPrincipalId: principalId,
-      eventSubscription: subscription.name,
+      ...(eventSubscription !== undefined ? { eventSubscription } : {}),
       ...k8s.outputs,
     },
     resources,

@@ -19,15 +19,21 @@ import {
 } from './shared.js';
 
 /*
- * GCP: two Cloud Functions (2nd gen, Node 22) from one source archive:
+ * GCP: Cloud Functions (2nd gen, Node 22) from one source archive:
  *   <name>-event   CloudEvent entry `lbsyncGcpEvent`: Eventarc Cloud Audit Log
  *                  events from Compute Engine (instance insert/delete, MIG
- *                  resize/delete); internal ingress only
- *   <name>-resync  HTTP entry `lbsyncGcpResync`: Cloud Scheduler and manual
- *                  resync; no public invoker, callers need roles/run.invoker
- * A function service account with two custom roles: reading the MIGs on the
- * worker project, and pushing (metadata, guest attributes) granted on each LB
- * instance alone. A separate trigger account delivers events and schedules.
+ *                  resize/delete); internal ingress only; only when the
+ *                  workers come from gcp-mig
+ *   <name>-resync  HTTP entry `lbsyncGcpResync`: Cloud Scheduler, manual
+ *                  resync and the cluster watcher; no public invoker, callers
+ *                  need roles/run.invoker
+ * A function service account with custom roles: pushing (metadata, guest
+ * attributes) granted on each LB instance alone, waiting for the metadata
+ * operations in the LB project, and, for gcp-mig, reading the MIGs on the
+ * worker project. A separate trigger account delivers events and schedules.
+ * Any other deployable source (static, kubernetes) gets no event function,
+ * no Eventarc triggers and no MIG reads: its changes arrive by the
+ * schedule, a manual resync or the cluster watcher.
  *
  * A 2nd gen function's own trigger takes one methodName, so the event
  * function carries the first and standalone Eventarc triggers deliver the
@@ -51,6 +57,9 @@ export const GCP_READER_PERMISSIONS: readonly string[] = [
   'compute.zoneOperations.get',
 ];
 
+/** Waiting for setMetadata's operations, on the LB project when the reader role is not there. */
+export const GCP_OPERATION_PERMISSIONS: readonly string[] = ['compute.zoneOperations.get'];
+
 /** Permissions granted on each LB instance only. */
 export const GCP_PUSHER_PERMISSIONS: readonly string[] = [
   'compute.instances.get',
@@ -58,7 +67,7 @@ export const GCP_PUSHER_PERMISSIONS: readonly string[] = [
   'compute.instances.getGuestAttributes',
 ];
 
-/** APIs the deployment needs enabled on the project. */
+/** APIs the deployment needs enabled on the project (Eventarc only for gcp-mig). */
 export const GCP_SERVICES: readonly string[] = [
   'cloudfunctions.googleapis.com',
   'run.googleapis.com',
@@ -71,7 +80,10 @@ export const GCP_SERVICES: readonly string[] = [
 
 /** Deployment choices outside the spec. */
 export interface GcpStackOptions {
-  /** Region of the functions and the scheduler; default the first group's region. */
+  /**
+   * Region of the functions and the scheduler; default the first group's
+   * region (gcp-mig), else the first LB instance's.
+   */
   readonly region?: string;
   /** Cloud Scheduler cron for the periodic resync; default every 5 minutes. */
   readonly schedule?: string;
@@ -103,11 +115,13 @@ export interface GcpStackArgs {
   readonly options?: GcpStackOptions;
 }
 
-/** The region the spec's first group lives in. */
+/** The region the spec's first group lives in, else the first LB instance's. */
 export function defaultGcpRegion(spec: Spec): string {
   const g = migSection(spec)?.groups[0];
-  if (g === undefined) throw new StackConfigError('workers.gcp.groups: required');
-  return g.region ?? (g.zone ?? '').replace(/-[a-z]$/, '');
+  if (g !== undefined) return g.region ?? (g.zone ?? '').replace(/-[a-z]$/, '');
+  const lb = metadataSection(spec)?.instances[0];
+  if (lb === undefined) throw new StackConfigError('loadBalancers.instances: required');
+  return lb.zone.replace(/-[a-z]$/, '');
 }
 
 /** Deploy lbsync's GCP path for a validated spec. */
@@ -116,14 +130,21 @@ export function gcpStack(args: GcpStackArgs): StackResult {
   const o = args.options ?? {};
   assertDeployable(spec, 'gcp');
   assertPackage(packageDir, 'gcp');
-  const workers = migSection(spec);
   const lb = metadataSection(spec);
-  if (workers === undefined || lb === undefined) {
+  if (lb === undefined) {
     throw new StackConfigError(
-      'the gcp stack deploys workers.source gcp-mig with loadBalancers.transport gcp-metadata',
+      'loadBalancers.transport: the gcp stack reaches the LBs with gcp-metadata',
     );
   }
-  const project = workers.project;
+  // The event wiring (event function, Eventarc, MIG reads) only for gcp-mig.
+  const workers = migSection(spec);
+  const project = workers?.project ?? lb.project;
+  if (project === undefined) {
+    // The spec refuses this already; a spec object built by hand may not.
+    throw new StackConfigError(
+      `loadBalancers.project: required when workers.source is ${spec.workers.source}, not gcp-mig`,
+    );
+  }
   const lbProject = lb.project ?? project;
   const region = o.region ?? defaultGcpRegion(spec);
   const name = `lbsync-${spec.name}`;
@@ -141,7 +162,9 @@ export function gcpStack(args: GcpStackArgs): StackResult {
   const services =
     o.enableServices === false
       ? []
-      : GCP_SERVICES.map((service) =>
+      : GCP_SERVICES.filter(
+          (service) => workers !== undefined || service !== 'eventarc.googleapis.com',
+        ).map((service) =>
           keep(
             new gcp.projects.Service(`${name}-api-${service.split('.')[0]}`, {
               project,
@@ -162,36 +185,38 @@ export function gcpStack(args: GcpStackArgs): StackResult {
     new gcp.serviceaccount.Account(`${name}-trigger-sa`, {
       project,
       accountId: `lbsync-tr-${spec.name}`.slice(0, 30).replace(/-$/, ''),
-      displayName: `lbsync ${spec.name} Eventarc and Scheduler`,
+      displayName: `lbsync ${spec.name} ${workers !== undefined ? 'Eventarc and Scheduler' : 'Scheduler'}`,
     }),
   );
   const fnMember = pulumi.interpolate`serviceAccount:${fnAccount.email}`;
   const triggerMember = pulumi.interpolate`serviceAccount:${triggerAccount.email}`;
 
-  const reader = keep(
-    new gcp.projects.IAMCustomRole(`${name}-reader`, {
-      project,
-      roleId: `lbsyncReader_${roleSuffix}`,
-      title: `lbsync ${spec.name} reader`,
-      description: 'List MIG members and their IPs; wait for metadata operations',
-      permissions: [...GCP_READER_PERMISSIONS],
-    }),
-  );
-  keep(
-    new gcp.projects.IAMMember(`${name}-reader-binding`, {
-      project,
-      role: reader.name,
-      member: fnMember,
-    }),
-  );
-  if (lbProject !== project) {
-    // setMetadata operations live in the LB project.
+  if (workers !== undefined) {
+    const reader = keep(
+      new gcp.projects.IAMCustomRole(`${name}-reader`, {
+        project,
+        roleId: `lbsyncReader_${roleSuffix}`,
+        title: `lbsync ${spec.name} reader`,
+        description: 'List MIG members and their IPs; wait for metadata operations',
+        permissions: [...GCP_READER_PERMISSIONS],
+      }),
+    );
+    keep(
+      new gcp.projects.IAMMember(`${name}-reader-binding`, {
+        project,
+        role: reader.name,
+        member: fnMember,
+      }),
+    );
+  }
+  if (workers === undefined || lbProject !== project) {
+    // setMetadata operations live in the LB project; without MIGs no reader role covers them.
     const ops = keep(
       new gcp.projects.IAMCustomRole(`${name}-lb-operations`, {
         project: lbProject,
         roleId: `lbsyncOperations_${roleSuffix}`,
         title: `lbsync ${spec.name} operations`,
-        permissions: ['compute.zoneOperations.get'],
+        permissions: [...GCP_OPERATION_PERMISSIONS],
       }),
     );
     keep(
@@ -231,13 +256,15 @@ export function gcpStack(args: GcpStackArgs): StackResult {
       }),
     );
   }
-  keep(
-    new gcp.projects.IAMMember(`${name}-event-receiver`, {
-      project,
-      role: 'roles/eventarc.eventReceiver',
-      member: triggerMember,
-    }),
-  );
+  if (workers !== undefined) {
+    keep(
+      new gcp.projects.IAMMember(`${name}-event-receiver`, {
+        project,
+        role: 'roles/eventarc.eventReceiver',
+        member: triggerMember,
+      }),
+    );
+  }
 
   const bucket = keep(
     new gcp.storage.Bucket(`${name}-source`, {
@@ -284,28 +311,31 @@ export function gcpStack(args: GcpStackArgs): StackResult {
     { attribute: 'methodName', value: method },
   ];
 
-  const eventFn = keep(
-    new gcp.cloudfunctionsv2.Function(
-      `${name}-event`,
-      {
-        project,
-        location: region,
-        name: `${name}-event`,
-        description: `lbsync ${spec.name}: Compute Engine audit-log events`,
-        buildConfig: buildConfig(GCP_ENTRY_POINTS.event),
-        serviceConfig: serviceConfig('ALLOW_INTERNAL_ONLY'),
-        eventTrigger: {
-          // Zonal Compute events from any region reach a global trigger.
-          triggerRegion: 'global',
-          eventType: GCP_AUDIT_LOG_EVENT,
-          eventFilters: auditFilters(firstMethod ?? ''),
-          serviceAccountEmail: triggerAccount.email,
-          retryPolicy: 'RETRY_POLICY_RETRY',
-        },
-      },
-      { dependsOn: services },
-    ),
-  );
+  const eventFn =
+    workers === undefined
+      ? undefined
+      : keep(
+          new gcp.cloudfunctionsv2.Function(
+            `${name}-event`,
+            {
+              project,
+              location: region,
+              name: `${name}-event`,
+              description: `lbsync ${spec.name}: Compute Engine audit-log events`,
+              buildConfig: buildConfig(GCP_ENTRY_POINTS.event),
+              serviceConfig: serviceConfig('ALLOW_INTERNAL_ONLY'),
+              eventTrigger: {
+                // Zonal Compute events from any region reach a global trigger.
+                triggerRegion: 'global',
+                eventType: GCP_AUDIT_LOG_EVENT,
+                eventFilters: auditFilters(firstMethod ?? ''),
+                serviceAccountEmail: triggerAccount.email,
+                retryPolicy: 'RETRY_POLICY_RETRY',
+              },
+            },
+            { dependsOn: services },
+          ),
+        );
   const httpFn = keep(
     new gcp.cloudfunctionsv2.Function(
       `${name}-resync`,
@@ -324,9 +354,9 @@ export function gcpStack(args: GcpStackArgs): StackResult {
   );
 
   for (const [id, fn] of [
-    ['event', eventFn],
-    ['resync', httpFn],
-  ] as const) {
+    ...(eventFn !== undefined ? [['event', eventFn] as const] : []),
+    ['resync', httpFn] as const,
+  ]) {
     keep(
       new gcp.cloudrunv2.ServiceIamMember(`${name}-${id}-invoker`, {
         project,
@@ -338,25 +368,27 @@ export function gcpStack(args: GcpStackArgs): StackResult {
     );
   }
 
-  for (const method of otherMethods) {
-    keep(
-      new gcp.eventarc.Trigger(
-        `${name}-${method.split('.').slice(-2).join('-')}`,
-        {
-          project,
-          location: 'global',
-          name: `${name}-${method.split('.').slice(-2).join('-')}`.toLowerCase().slice(0, 63),
-          matchingCriterias: [
-            { attribute: 'type', value: GCP_AUDIT_LOG_EVENT },
-            ...auditFilters(method),
-          ],
-          // A 2nd gen function's Cloud Run service has the function's name.
-          destination: { cloudRunService: { service: eventFn.name, region } },
-          serviceAccount: triggerAccount.email,
-        },
-        { dependsOn: services },
-      ),
-    );
+  if (eventFn !== undefined) {
+    for (const method of otherMethods) {
+      keep(
+        new gcp.eventarc.Trigger(
+          `${name}-${method.split('.').slice(-2).join('-')}`,
+          {
+            project,
+            location: 'global',
+            name: `${name}-${method.split('.').slice(-2).join('-')}`.toLowerCase().slice(0, 63),
+            matchingCriterias: [
+              { attribute: 'type', value: GCP_AUDIT_LOG_EVENT },
+              ...auditFilters(method),
+            ],
+            // A 2nd gen function's Cloud Run service has the function's name.
+            destination: { cloudRunService: { service: eventFn.name, region } },
+            serviceAccount: triggerAccount.email,
+          },
+          { dependsOn: services },
+        ),
+      );
+    }
   }
 
   const k8s = gcpKubernetes({
@@ -397,7 +429,7 @@ export function gcpStack(args: GcpStackArgs): StackResult {
 
   return {
     outputs: {
-      eventFunction: eventFn.name,
+      ...(eventFn !== undefined ? { eventFunction: eventFn.name } : {}),
       resyncFunction: httpFn.name,
       resyncUrl: httpFn.url,
       functionServiceAccount: fnAccount.email,

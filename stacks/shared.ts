@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type * as PulumiNamespace from '@pulumi/pulumi';
+import { descriptors } from '../adapters/registry.js';
 import type { Spec } from '../adapters/spec.js';
 
 /*
@@ -43,9 +44,12 @@ export class StackConfigError extends Error {
 
 /**
  * Check that `spec` is for `cloud` and uses nothing the deployed function
- * cannot see. A custom `template` is a path next to the spec file, and the
- * function only receives the spec text, so it is refused rather than
- * silently ignored.
+ * cannot see or do. A custom `template` and a `file` worker source are paths
+ * next to the spec file, and the function only receives the spec text, so
+ * they are refused rather than silently ignored; a `local` transport runs
+ * the apply script on the CLI host, never in a function. Any other source
+ * (the cloud's group source, `static`, `kubernetes`) is deployable with the
+ * cloud's own transport.
  */
 export function assertDeployable(spec: Spec, cloud: 'aws' | 'azure' | 'gcp'): void {
   if (spec.cloud !== cloud) {
@@ -56,6 +60,24 @@ export function assertDeployable(spec: Spec, cloud: 'aws' | 'azure' | 'gcp'): vo
       'template: a custom template is not shipped to the function yet; remove it to deploy',
     );
   }
+  if (spec.workers.source === 'file') {
+    throw new StackConfigError(
+      'workers.source: file cannot be deployed: the function receives only the spec (LBSYNC_SPEC), not the worker file beside it; list the workers with source static, or use a group or kubernetes source',
+    );
+  }
+  const transports = cloudTransports(cloud);
+  if (!transports.includes(spec.loadBalancers.transport)) {
+    throw new StackConfigError(
+      `loadBalancers.transport: the ${cloud} stack reaches the LBs with ${transports.join(' or ')}, not ${spec.loadBalancers.transport}${spec.loadBalancers.transport === 'local' ? ' (local runs the apply script on the CLI host only)' : ''}`,
+    );
+  }
+}
+
+/** The transports the cloud's own provider offers (ssm, azure-run-command, gcp-metadata). */
+function cloudTransports(cloud: 'aws' | 'azure' | 'gcp'): readonly string[] {
+  return descriptors()
+    .filter((d) => d.cloud === cloud)
+    .flatMap((d) => Object.keys(d.transports ?? {}));
 }
 
 /**

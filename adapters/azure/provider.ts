@@ -34,7 +34,7 @@ const lbVm = z.strictObject({
 /** `loadBalancers: { transport: azure-run-command, vms, ... }`: LB VMs reached with Run Command. */
 export const runCommandTransportSchema = z.strictObject({
   transport: z.literal('azure-run-command'),
-  /** Subscription of the LB VMs; default: the azure-vmss source's. */
+  /** Subscription of the LB VMs; default: the azure-vmss source's (required with any other source). */
   subscriptionId: subscriptionId.optional(),
   vms: z.array(lbVm).min(1, 'name at least one LB VM').max(50),
   /** Blob container for payloads too large to travel inside a Run Command script. */
@@ -73,6 +73,22 @@ export const azureProvider: ProviderDescriptor = {
     'azure-vmss': 'instances of VM Scale Sets, Uniform and Flexible (ARM compute + network)',
     'azure-run-command':
       'the action Run Command (RunShellScript) on the LB VMs; large payloads staged in Blob storage',
+  },
+  // The Run Command transport needs the LB VMs' subscription; only azure-vmss gives a default.
+  refine: (spec, ctx) => {
+    const lb = spec.loadBalancers as { transport?: unknown; subscriptionId?: unknown } | undefined;
+    const workers = spec.workers as { source?: unknown } | undefined;
+    if (
+      lb?.transport === 'azure-run-command' &&
+      lb.subscriptionId === undefined &&
+      workers?.source !== 'azure-vmss'
+    ) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['loadBalancers', 'subscriptionId'],
+        message: 'required when workers.source is not azure-vmss',
+      });
+    }
   },
   legacy: {
     key: 'azure',

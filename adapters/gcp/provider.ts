@@ -35,7 +35,7 @@ export const migSourceSchema = z.strictObject({
 /** `loadBalancers: { transport: gcp-metadata, instances }`: instance metadata read by the LB agent. */
 export const metadataTransportSchema = z.strictObject({
   transport: z.literal('gcp-metadata'),
-  /** Project of the LB instances; default: the gcp-mig source's. */
+  /** Project of the LB instances; default: the gcp-mig source's (required with any other source). */
   project: project.optional(),
   instances: z
     .array(z.strictObject({ name: dnsName, zone }))
@@ -74,6 +74,22 @@ export const gcpProvider: ProviderDescriptor = {
     'gcp-mig': 'instances of zonal and regional Managed Instance Groups (Compute API)',
     'gcp-metadata':
       'instance metadata on the LB VMs, applied by the lbsync agent, results in guest attributes',
+  },
+  // The metadata transport needs the LB instances' project; only gcp-mig gives a default.
+  refine: (spec, ctx) => {
+    const lb = spec.loadBalancers as { transport?: unknown; project?: unknown } | undefined;
+    const workers = spec.workers as { source?: unknown } | undefined;
+    if (
+      lb?.transport === 'gcp-metadata' &&
+      lb.project === undefined &&
+      workers?.source !== 'gcp-mig'
+    ) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['loadBalancers', 'project'],
+        message: 'required when workers.source is not gcp-mig',
+      });
+    }
   },
   legacy: {
     key: 'gcp',

@@ -44,6 +44,7 @@ describe('lbsync CLI', () => {
     ['local', 'local'],
     ['static-ssm', 'aws'],
     ['kubernetes', 'aws'],
+    ['karpenter', 'aws'],
   ])('validates examples/%s.yaml as a spec for cloud %s', async (file, cloud) => {
     const r = await lbsync('validate', `examples/${file}.yaml`);
     expect(r.stderr).toBe('');
@@ -54,7 +55,9 @@ describe('lbsync CLI', () => {
   it('lists every example it validates: none is left unchecked', () => {
     const files = readdirSync(new URL('../../examples/', import.meta.url)).sort();
     expect(files).toEqual(
-      ['aws', 'azure', 'gcp', 'kubernetes', 'local', 'static-ssm'].map((f) => `${f}.yaml`),
+      ['aws', 'azure', 'gcp', 'karpenter', 'kubernetes', 'local', 'static-ssm'].map(
+        (f) => `${f}.yaml`,
+      ),
     );
   });
 

@@ -65,6 +65,44 @@ describe('parseSpec', () => {
     );
   });
 
+  it.each([
+    [
+      'azure-run-command',
+      'azure-vmss',
+      'subscriptionId: 00000000-0000-4000-8000-000000000001, scaleSets: [{ resourceGroup: rg, name: vmss }]',
+      'subscriptionId: 00000000-0000-4000-8000-000000000002',
+      'vms: [{ resourceGroup: rg, name: lb1 }]',
+    ],
+    [
+      'gcp-metadata',
+      'gcp-mig',
+      'project: lbsync-workers, groups: [{ name: web, zone: europe-west1-b }]',
+      'project: lbsync-edge',
+      'instances: [{ name: lb-1, zone: europe-west1-b }]',
+    ],
+  ])(
+    'takes the %s transport default from %s, and needs it in loadBalancers otherwise',
+    (transport, group, groupFields, own, lbFields) => {
+      const text = (workers: string, lb: string): string => `
+name: edge
+workers: { ${workers} }
+loadBalancers: { transport: ${transport}, ${lb} }
+services: [{ name: http, bind: ":80", nodePort: 30080 }]
+`;
+      const field = own.split(':')[0];
+      const stat = 'source: static, workers: [{ id: w1, address: 10.0.0.1 }]';
+      expect(
+        parseSpec(text(`source: ${group}, ${groupFields}`, lbFields)).loadBalancers,
+      ).not.toHaveProperty(field ?? '');
+      expect(parseSpec(text(stat, `${own}, ${lbFields}`)).loadBalancers).toHaveProperty(
+        field ?? '',
+      );
+      expect(() => parseSpec(text(stat, lbFields), 'x.yaml')).toThrowError(
+        `x.yaml: loadBalancers.${field}: required when workers.source is not ${group}`,
+      );
+    },
+  );
+
   it('names a missing file clearly', async () => {
     await expect(loadSpec('/nonexistent/lbsync.config.yaml')).rejects.toThrowError(
       '/nonexistent/lbsync.config.yaml: cannot read: ENOENT',

@@ -3,10 +3,10 @@ import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parseAwsEvent } from '../../../adapters/aws/events.js';
-import { parseSpec, type Spec, validateSpec } from '../../../adapters/spec.js';
+import { loadSpec, parseSpec, type Spec, validateSpec } from '../../../adapters/spec.js';
 import { AWS_DETAIL_TYPES, type AwsStackOptions, awsStack } from '../../../stacks/aws.js';
 import { StackConfigError } from '../../../stacks/shared.js';
-import { eventFixture, fixtureNames } from '../../helpers/fixtures.js';
+import { eventFixture, fixtureNames, fixturePath } from '../../helpers/fixtures.js';
 import { matchesEventPattern, UnsupportedPatternError } from './event-pattern.js';
 import { installMocks, type Recorder, settle, stubPackage } from './pulumi-mocks.js';
 
@@ -40,7 +40,11 @@ const TYPES = {
   invokeConfig: 'aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig',
   permission: 'aws:lambda/permission:Permission',
   hook: 'aws:autoscaling/lifecycleHook:LifecycleHook',
+  accessEntry: 'aws:eks/accessEntry:AccessEntry',
 } as const;
+
+/** A spec the stack tests deploy or refuse (test/fixtures/stacks/). */
+const stackFixture = (name: string): Promise<Spec> => loadSpec(fixturePath(`stacks/${name}.yaml`));
 
 interface Statement {
   readonly Sid?: string;
@@ -285,6 +289,101 @@ describe('AWS stack (Pulumi mocks, real @pulumi/aws)', () => {
     expect(() => awsStack({ pulumi, aws, spec: spec(), packageDir: '/nonexistent' })).toThrow(
       /npm run build/,
     );
+  });
+
+  it('grants SendCommand in the LB region and lifecycle actions in the groups region when they differ', async () => {
+    await render(spec('    region: eu-central-1'));
+    const bySid = Object.fromEntries(statements().map((s) => [s.Sid, s]));
+    expect(bySid.RunShellScriptDocument?.Resource).toBe(
+      'arn:aws:ssm:eu-central-1::document/AWS-RunShellScript',
+    );
+    expect(bySid.SendCommandToTaggedLbInstances?.Resource).toBe(
+      'arn:aws:ec2:eu-central-1:123456789012:instance/*',
+    );
+    expect(bySid.CompleteLifecycleActions?.Resource).toContain(
+      'arn:aws:autoscaling:eu-west-1:123456789012:autoScalingGroup:*:autoScalingGroupName/workers-a',
+    );
+    expect(rec.one('pulumi:providers:aws').inputs.region).toBe('eu-west-1');
+  });
+
+  it.each([
+    ['kubernetes', 1],
+    ['static', 0],
+  ] as const)(
+    'deploys a %s-source spec: function, schedule and SSM grants, no Auto Scaling wiring',
+    async (source, accessEntries) => {
+      const s = await stackFixture(`aws-${source}`);
+      const out = await render(s);
+      // The function, pinned to loadBalancers.region, with the spec.
+      expect(rec.one('pulumi:providers:aws').inputs.region).toBe('eu-west-1');
+      const fn = rec.one(TYPES.fn).inputs;
+      expect(fn.handler).toBe('aws/index.handler');
+      expect(parseSpec(fn.environment.variables.LBSYNC_SPEC)).toEqual(s);
+      expect(out.functionName).toBe('lbsync-edge');
+      // The schedule is the only rule, the only target and the only invoker.
+      const rules = rec.ofType(TYPES.rule).map((r) => r.inputs);
+      expect(rules).toHaveLength(1);
+      expect(rules[0]?.scheduleExpression).toBe('rate(5 minutes)');
+      expect(rules[0]?.eventPattern).toBeUndefined();
+      expect(rec.ofType(TYPES.target).map((t) => t.inputs.rule)).toEqual(['lbsync-edge-schedule']);
+      expect(rec.ofType(TYPES.permission).map((p) => p.inputs.principal)).toEqual([
+        'events.amazonaws.com',
+      ]);
+      const dlqPolicy = JSON.parse(rec.one(TYPES.queuePolicy).inputs.policy).Statement[0];
+      expect(dlqPolicy.Condition.ArnEquals['aws:SourceArn']).toHaveLength(1);
+      expect(rec.ofType(TYPES.hook)).toEqual([]);
+      expect(out.eventRule).toBeUndefined();
+      expect(out.scheduleRule).toBe('lbsync-edge-schedule');
+      // SSM on the LB instances; nothing of Auto Scaling in any policy.
+      const policies = rec.ofType(TYPES.policy).map((p) => p.inputs);
+      const all = policies.flatMap((p) => JSON.parse(p.policy).Statement as Statement[]);
+      const actions = all.flatMap((st) => ([] as string[]).concat(st.Action));
+      expect(actions.filter((a) => a.startsWith('autoscaling:'))).toEqual([]);
+      const fnPolicy = policies.find((p) => p.name === 'lbsync');
+      const own = JSON.parse(fnPolicy?.policy).Statement as Statement[];
+      const describe = own.find((st) => st.Sid === 'Describe');
+      expect(describe?.Action).toEqual(['ec2:DescribeInstances', 'ssm:GetCommandInvocation']);
+      const send = own.filter((st) =>
+        ([] as string[]).concat(st.Action).includes('ssm:SendCommand'),
+      );
+      expect(send.map((st) => st.Resource)).toEqual([
+        'arn:aws:ssm:eu-west-1::document/AWS-RunShellScript',
+        [
+          'arn:aws:ec2:eu-west-1:123456789012:instance/i-0abc1234567890def',
+          'arn:aws:ec2:eu-west-1:123456789012:instance/i-0fed0987654321abc',
+        ],
+        'arn:aws:ec2:eu-west-1:123456789012:instance/*',
+      ]);
+      // The kubernetes source reaches its cluster as before (stacks/aws-kubernetes.ts).
+      expect(rec.ofType(TYPES.accessEntry)).toHaveLength(accessEntries);
+    },
+  );
+
+  it('refuses to deploy an ssm transport without loadBalancers.region when no aws-asg source gives one', async () => {
+    const s = await stackFixture('aws-static-no-region');
+    expect(() => awsStack({ pulumi, aws, spec: s, packageDir: pkg.dir })).toThrow(StackConfigError);
+    expect(() => awsStack({ pulumi, aws, spec: s, packageDir: pkg.dir })).toThrow(
+      /^loadBalancers\.region: required to deploy when workers\.source is static/,
+    );
+  });
+
+  it('refuses lifecycle hooks without an aws-asg source, naming the option', async () => {
+    const s = await stackFixture('aws-static');
+    expect(() =>
+      awsStack({ pulumi, aws, spec: s, packageDir: pkg.dir, options: { lifecycleHooks: true } }),
+    ).toThrow(/^options\.lifecycleHooks \(LBSYNC_AWS_LIFECYCLE_HOOKS\): .*aws-asg, not static/);
+  });
+
+  it('refuses a file source and a local transport, naming the field', async () => {
+    const file = await stackFixture('aws-file');
+    expect(() => awsStack({ pulumi, aws, spec: file, packageDir: pkg.dir })).toThrow(
+      /^workers\.source: file cannot be deployed: the function receives only the spec/,
+    );
+    const local = await stackFixture('aws-local');
+    expect(() => awsStack({ pulumi, aws, spec: local, packageDir: pkg.dir })).toThrow(
+      /^loadBalancers\.transport: the aws stack reaches the LBs with ssm, not local/,
+    );
+    expect(rec.resources).toEqual([]);
   });
 
   it('checks its pattern matcher against literal, nested and array fields, refusing content filters', () => {

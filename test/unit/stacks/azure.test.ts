@@ -3,15 +3,16 @@ import * as pulumi from '@pulumi/pulumi';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { classifyEventGridEvent } from '../../../adapters/azure/events.js';
 import { runCommandSection, vmssSection } from '../../../adapters/azure/provider.js';
-import { parseSpec, type Spec } from '../../../adapters/spec.js';
+import { loadSpec, parseSpec, type Spec } from '../../../adapters/spec.js';
 import {
   AZURE_EVENT_TYPES,
   AZURE_FUNCTIONS,
   type AzureStackOptions,
   azureStack,
 } from '../../../stacks/azure.js';
+import { AKS_CLUSTER_USER_ROLE } from '../../../stacks/azure-kubernetes.js';
 import { StackConfigError } from '../../../stacks/shared.js';
-import { fixtureJson, fixtureNames } from '../../helpers/fixtures.js';
+import { fixtureJson, fixtureNames, fixturePath } from '../../helpers/fixtures.js';
 import { installMocks, type Recorder, settle, stubPackage } from './pulumi-mocks.js';
 
 const SUB = '00000000-0000-4000-8000-0000000000a4';
@@ -41,6 +42,9 @@ services:
   - { name: https, bind: ":443", nodePort: 31443 }
 `);
 }
+
+/** A spec the stack tests deploy or refuse (test/fixtures/stacks/). */
+const stackFixture = (name: string): Promise<Spec> => loadSpec(fixturePath(`stacks/${name}.yaml`));
 
 const T = {
   app: 'azure-native:web:WebApp',
@@ -249,6 +253,80 @@ describe('Azure stack (Pulumi mocks, real @pulumi/azure-native)', () => {
       resourceGroupName: 'rg-ops',
       systemTopicName: 'sub-events',
     });
+  });
+
+  it.each([
+    ['kubernetes', 1],
+    ['static', 0],
+  ] as const)(
+    'deploys a %s-source spec: the app with its timer and Run Command on the LB VM, no Event Grid or scale set roles',
+    async (source, aksGrants) => {
+      const s = await stackFixture(`azure-${source}`);
+      const out = await render(s);
+      // The app in the LBs' subscription, with the spec and the timer's schedule.
+      expect(rec.one('pulumi:providers:azure-native').inputs.subscriptionId).toBe(SUB);
+      expect(rec.one(T.app).inputs.kind).toBe('functionapp,linux');
+      expect(parseSpec(settings().LBSYNC_SPEC ?? '')).toEqual(s);
+      expect(settings().LBSYNC_SCHEDULE).toBe('0 */5 * * * *');
+      expect(out.resyncUrl).toMatch(new RegExp(`/api/${AZURE_FUNCTIONS.http}$`));
+      // No event wiring.
+      expect(rec.ofType(T.topic)).toEqual([]);
+      expect(rec.ofType(T.subscription)).toEqual([]);
+      expect(out.eventSubscription).toBeUndefined();
+      // Run Command on the LB VM and the operation status; no scale set reads.
+      const records = rec.ofType(T.role);
+      expect(records.map((r) => r.inputs.roleName).sort()).toEqual([
+        'lbsync weu LB Run Command',
+        'lbsync weu operation status',
+      ]);
+      const actions = records.flatMap((r) => r.inputs.permissions[0].actions as string[]);
+      expect(actions.filter((a) => a.includes('virtualMachineScaleSets/read'))).toEqual([]);
+      const scopeOf = (roleName: string) =>
+        rec
+          .ofType(T.assignment)
+          .filter((a) =>
+            records.some(
+              (r) =>
+                r.inputs.roleName === roleName && a.inputs.roleDefinitionId.endsWith(`/${r.name}`),
+            ),
+          )
+          .map((a) => a.inputs.scope);
+      expect(scopeOf('lbsync weu LB Run Command')).toEqual([
+        `/subscriptions/${SUB}/resourceGroups/rg-edge/providers/Microsoft.Compute/virtualMachines/lb-weu-1`,
+      ]);
+      expect(scopeOf('lbsync weu operation status')).toEqual([`/subscriptions/${SUB}`]);
+      // The kubernetes source reaches its cluster as before (stacks/azure-kubernetes.ts).
+      const aks = rec
+        .ofType(T.assignment)
+        .filter((a) => String(a.inputs.roleDefinitionId).endsWith(AKS_CLUSTER_USER_ROLE));
+      expect(aks.map((a) => a.inputs.scope)).toEqual(
+        aksGrants === 0
+          ? []
+          : [
+              `/subscriptions/${SUB}/resourceGroups/rg-aks/providers/Microsoft.ContainerService/managedClusters/prod-aks`,
+            ],
+      );
+    },
+  );
+
+  it('refuses an existing system topic without an azure-vmss source, naming the option', async () => {
+    const s = await stackFixture('azure-static');
+    const o = { ...options, existingSystemTopic: { resourceGroup: 'rg-ops', name: 'sub-events' } };
+    expect(() => azureStack({ pulumi, azure, spec: s, packageDir: pkg.dir, options: o })).toThrow(
+      /^options\.existingSystemTopic: only the azure-vmss source subscribes to events, not static/,
+    );
+  });
+
+  it('refuses a file source and a local transport, naming the field', async () => {
+    const file = await stackFixture('azure-file');
+    expect(() => azureStack({ pulumi, azure, spec: file, packageDir: pkg.dir, options })).toThrow(
+      /^workers\.source: file cannot be deployed: the function receives only the spec/,
+    );
+    const local = await stackFixture('azure-local');
+    expect(() => azureStack({ pulumi, azure, spec: local, packageDir: pkg.dir, options })).toThrow(
+      /^loadBalancers\.transport: the azure stack reaches the LBs with azure-run-command, not local/,
+    );
+    expect(rec.resources).toEqual([]);
   });
 
   it('refuses a location that is not a region name', () => {

@@ -2,7 +2,7 @@ import * as gcp from '@pulumi/gcp';
 import * as pulumi from '@pulumi/pulumi';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { decideAuditLogEvent } from '../../../adapters/gcp/event.js';
-import { parseSpec, type Spec } from '../../../adapters/spec.js';
+import { loadSpec, parseSpec, type Spec } from '../../../adapters/spec.js';
 import {
   GCP_AUDIT_LOG_EVENT,
   GCP_AUDIT_METHODS,
@@ -10,7 +10,8 @@ import {
   type GcpStackOptions,
   gcpStack,
 } from '../../../stacks/gcp.js';
-import { eventFixture, fixtureNames } from '../../helpers/fixtures.js';
+import { StackConfigError } from '../../../stacks/shared.js';
+import { eventFixture, fixtureNames, fixturePath } from '../../helpers/fixtures.js';
 import { installMocks, type Recorder, settle, stubPackage } from './pulumi-mocks.js';
 
 const fixtures: readonly { readonly file: string; readonly event: Record<string, unknown> }[] =
@@ -38,6 +39,9 @@ services:
 `);
 }
 
+/** A spec the stack tests deploy or refuse (test/fixtures/stacks/). */
+const stackFixture = (name: string): Promise<Spec> => loadSpec(fixturePath(`stacks/${name}.yaml`));
+
 const T = {
   fn: 'gcp:cloudfunctionsv2/function:Function',
   trigger: 'gcp:eventarc/trigger:Trigger',
@@ -48,6 +52,7 @@ const T = {
   job: 'gcp:cloudscheduler/job:Job',
   object: 'gcp:storage/bucketObject:BucketObject',
   saMember: 'gcp:serviceaccount/iAMMember:IAMMember',
+  api: 'gcp:projects/service:Service',
 } as const;
 
 /** Eventarc filters are exact matches on CloudEvent attributes. */
@@ -279,5 +284,79 @@ describe('GCP stack (Pulumi mocks, real @pulumi/gcp)', () => {
       serviceAccountEmail: 'lbsync-tr-demo@lbsync-demo.iam.gserviceaccount.com',
       audience: out.resyncUrl,
     });
+  });
+  it.each([
+    ['kubernetes', 1],
+    ['static', 0],
+  ] as const)(
+    'deploys a %s-source spec: the resync function, its schedule and the LB pushes, no Eventarc or MIG reads',
+    async (source, clusterGrants) => {
+      const s = await stackFixture(`gcp-${source}`);
+      const out = await render(s);
+      // One function, the HTTP resync, in the first LB's region, with the spec.
+      const fns = rec.ofType(T.fn).map((f) => f.inputs);
+      expect(fns.map((f) => f.name)).toEqual(['lbsync-demo-resync']);
+      expect(fns[0]?.buildConfig.entryPoint).toBe(GCP_ENTRY_POINTS.http);
+      expect(fns[0]?.location).toBe('europe-west1');
+      expect(fns[0]?.eventTrigger).toBeUndefined();
+      expect(parseSpec(fns[0]?.serviceConfig.environmentVariables.LBSYNC_SPEC)).toEqual(s);
+      expect(out.eventFunction).toBeUndefined();
+      expect(out.resyncFunction).toBe('lbsync-demo-resync');
+      // The scheduler calls it through the trigger account; nothing else does.
+      const job = rec.one(T.job).inputs;
+      expect(job.httpTarget.uri).toBe(out.resyncUrl);
+      expect(job.httpTarget.oidcToken.serviceAccountEmail).toBe(
+        'lbsync-tr-demo@lbsync-demo.iam.gserviceaccount.com',
+      );
+      const invokers = rec
+        .ofType(T.runInvoker)
+        .filter((m) => String(m.inputs.member).includes('lbsync-tr-demo'))
+        .map((m) => m.inputs.name);
+      expect(invokers).toEqual(['lbsync-demo-resync']);
+      // No event path: no triggers, no event receiver, no Eventarc API.
+      expect(rec.ofType(T.trigger)).toEqual([]);
+      const projectRoles = rec.ofType(T.projectMember).map((m) => m.inputs.role);
+      expect(projectRoles).not.toContain('roles/eventarc.eventReceiver');
+      const apis = rec.ofType(T.api).map((a) => a.inputs.service);
+      expect(apis).toContain('cloudscheduler.googleapis.com');
+      expect(apis).not.toContain('eventarc.googleapis.com');
+      // Pushes on each LB instance and the operations wait; no MIG reads.
+      const roles: Record<string, string[]> = Object.fromEntries(
+        rec.ofType(T.role).map((r) => [r.inputs.roleId, r.inputs.permissions]),
+      );
+      expect(roles).toEqual({
+        lbsyncOperations_demo: ['compute.zoneOperations.get'],
+        lbsyncPusher_demo: [
+          'compute.instances.get',
+          'compute.instances.setMetadata',
+          'compute.instances.getGuestAttributes',
+        ],
+      });
+      expect(projectRoles).toContain('projects/lbsync-demo/roles/lbsyncOperations_demo');
+      const pushes = rec.ofType(T.instanceMember).map((m) => m.inputs);
+      expect(pushes.map((p) => `${p.project}/${p.zone}/${p.instanceName}`).sort()).toEqual([
+        'lbsync-demo/europe-west1-b/lb-1',
+        'lbsync-demo/europe-west1-c/lb-2',
+      ]);
+      // The kubernetes source reaches its cluster as before (stacks/gcp-kubernetes.ts).
+      expect(projectRoles.filter((r) => r === 'roles/container.clusterViewer')).toHaveLength(
+        clusterGrants,
+      );
+    },
+  );
+
+  it('refuses a file source and a local transport, naming the field', async () => {
+    const file = await stackFixture('gcp-file');
+    expect(() => gcpStack({ pulumi, gcp, spec: file, packageDir: pkg.dir })).toThrow(
+      StackConfigError,
+    );
+    expect(() => gcpStack({ pulumi, gcp, spec: file, packageDir: pkg.dir })).toThrow(
+      /^workers\.source: file cannot be deployed: the function receives only the spec/,
+    );
+    const local = await stackFixture('gcp-local');
+    expect(() => gcpStack({ pulumi, gcp, spec: local, packageDir: pkg.dir })).toThrow(
+      /^loadBalancers\.transport: the gcp stack reaches the LBs with gcp-metadata, not local/,
+    );
+    expect(rec.resources).toEqual([]);
   });
 });

@@ -55,6 +55,7 @@ describe('sst.config.ts', () => {
     ['azure', 'azure', 'azure-native:web:WebApp'],
     ['gcp', 'gcp', 'gcp:cloudfunctionsv2/function:Function'],
     ['kubernetes', 'aws', 'aws:lambda/function:Function'],
+    ['karpenter', 'aws', 'aws:lambda/function:Function'],
   ] as const)('renders examples/%s.yaml through the %s stack', async (file, cloud, fnType) => {
     process.env.LBSYNC_CLOUD = cloud;
     process.env.LBSYNC_CONFIG = new URL(`../../../examples/${file}.yaml`, import.meta.url).pathname;
@@ -71,13 +72,33 @@ describe('sst.config.ts', () => {
     expect(envs).toContain(JSON.stringify(JSON.stringify(spec)).slice(1, -1));
   });
 
-  it('refuses to deploy a static worker list, naming the source the aws stack deploys', async () => {
+  it('deploys examples/static-ssm.yaml through the aws stack: the schedule and SSM, no Auto Scaling rule or hook', async () => {
     process.env.LBSYNC_CLOUD = 'aws';
     process.env.LBSYNC_CONFIG = new URL(
       '../../../examples/static-ssm.yaml',
       import.meta.url,
     ).pathname;
-    await expect(config.run()).rejects.toThrow(/workers\.source aws-asg/);
+    process.env.LBSYNC_DIST = dist;
+    const outputs = (await config.run()) as Record<string, pulumi.Input<string>>;
+    const resolved = await settle({ outputs, resources: [] });
+    expect(resolved.functionName).toBe('lbsync-edge-static');
+    expect(resolved.scheduleRule).toBe('lbsync-edge-static-schedule');
+    expect(resolved.eventRule).toBeUndefined();
+    expect(rec.one('pulumi:providers:aws').inputs.region).toBe('eu-west-1');
+    const spec = await loadSpec(process.env.LBSYNC_CONFIG);
+    const fn = rec.one('aws:lambda/function:Function').inputs;
+    expect(JSON.parse(fn.environment.variables.LBSYNC_SPEC)).toEqual(
+      JSON.parse(JSON.stringify(spec)),
+    );
+    const rules = rec.ofType('aws:cloudwatch/eventRule:EventRule').map((r) => r.inputs);
+    expect(rules.map((r) => [r.scheduleExpression, r.eventPattern])).toEqual([
+      ['rate(5 minutes)', undefined],
+    ]);
+    expect(rec.ofType('aws:autoscaling/lifecycleHook:LifecycleHook')).toEqual([]);
+    const policy = JSON.parse(rec.one('aws:iam/rolePolicy:RolePolicy').inputs.policy);
+    const actions: string[] = policy.Statement.flatMap((s: { Action: string[] }) => s.Action);
+    expect(actions).toContain('ssm:SendCommand');
+    expect(actions.filter((a) => a.startsWith('autoscaling:'))).toEqual([]);
   });
 
   it('refuses a spec for another cloud than LBSYNC_CLOUD', async () => {
