@@ -7,11 +7,8 @@
 //   LBSYNC_CLOUD           the cloud whose provider SST loads (default aws); must match the spec
 //   LBSYNC_CONFIG          the spec file (default lbsync.config.yaml)
 //   LBSYNC_DIST            the build output (default dist; the stack uses <dist>/package/<cloud>)
-//   LBSYNC_SCHEDULE        periodic resync: rate()/cron() on AWS, NCRONTAB on Azure, cron on GCP
-//   LBSYNC_AWS_LIFECYCLE_HOOKS=1  create terminate hooks for draining (AWS, aws-asg only)
-//   LBSYNC_AZURE_LOCATION  region of the Azure resources (required on Azure)
-//   LBSYNC_AZURE_STAGING_ACCOUNT_ID  storage account id behind loadBalancers.azure.staging
-//   LBSYNC_GCP_REGION, LBSYNC_GCP_LB_SERVICE_ACCOUNT  (GCP, optional)
+//   and the stack options (LBSYNC_SCHEDULE, LBSYNC_AWS_*, LBSYNC_AZURE_*, LBSYNC_GCP_*, ...),
+//   read by stacks/env-options.ts and listed in docs/deploy.md.
 
 const PROVIDERS = {
   aws: { aws: { version: '7.48.0' } },
@@ -47,49 +44,19 @@ export default $config({
       throw new Error(`the spec is for cloud ${spec.cloud}; set LBSYNC_CLOUD=${spec.cloud}`);
     }
     const packageDir = resolve(join(process.env.LBSYNC_DIST ?? 'dist', 'package', cloud));
-    const env = process.env;
+    const env = await import('./stacks/env-options.js');
     if (cloud === 'aws') {
       const { awsStack } = await import('./stacks/aws.js');
-      return awsStack({
-        pulumi: $util,
-        aws,
-        spec,
-        packageDir,
-        options: {
-          ...(env.LBSYNC_SCHEDULE ? { schedule: env.LBSYNC_SCHEDULE } : {}),
-          lifecycleHooks: env.LBSYNC_AWS_LIFECYCLE_HOOKS === '1',
-        },
-      }).outputs;
+      const options = env.awsOptionsFromEnv(process.env);
+      return awsStack({ pulumi: $util, aws, spec, packageDir, options }).outputs;
     }
     if (cloud === 'azure') {
       const { azureStack } = await import('./stacks/azure.js');
-      return azureStack({
-        pulumi: $util,
-        azure: azurenative,
-        spec,
-        packageDir,
-        options: {
-          location: env.LBSYNC_AZURE_LOCATION ?? '',
-          ...(env.LBSYNC_AZURE_STAGING_ACCOUNT_ID
-            ? { stagingStorageAccountId: env.LBSYNC_AZURE_STAGING_ACCOUNT_ID }
-            : {}),
-          ...(env.LBSYNC_SCHEDULE ? { schedule: env.LBSYNC_SCHEDULE } : {}),
-        },
-      }).outputs;
+      const options = env.azureOptionsFromEnv(process.env);
+      return azureStack({ pulumi: $util, azure: azurenative, spec, packageDir, options }).outputs;
     }
     const { gcpStack } = await import('./stacks/gcp.js');
-    return gcpStack({
-      pulumi: $util,
-      gcp,
-      spec,
-      packageDir,
-      options: {
-        ...(env.LBSYNC_SCHEDULE ? { schedule: env.LBSYNC_SCHEDULE } : {}),
-        ...(env.LBSYNC_GCP_REGION ? { region: env.LBSYNC_GCP_REGION } : {}),
-        ...(env.LBSYNC_GCP_LB_SERVICE_ACCOUNT
-          ? { lbServiceAccountEmail: env.LBSYNC_GCP_LB_SERVICE_ACCOUNT }
-          : {}),
-      },
-    }).outputs;
+    const options = env.gcpOptionsFromEnv(process.env);
+    return gcpStack({ pulumi: $util, gcp, spec, packageDir, options }).outputs;
   },
 });

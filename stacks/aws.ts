@@ -38,6 +38,12 @@ export const AWS_HANDLER = 'aws/index.handler';
 /** The Auto Scaling detail-types the handler acts on, from the provider (one list for both). */
 export { AWS_DETAIL_TYPES };
 
+// The only retention periods CloudWatch Logs accepts (PutRetentionPolicy).
+const LOG_RETENTION_DAYS: readonly number[] = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288,
+  3653,
+];
+
 /** Deployment choices that are not part of the spec (they do not change what is synced). */
 export interface AwsStackOptions {
   /** EventBridge schedule for the periodic resync; default `rate(5 minutes)`. */
@@ -141,6 +147,12 @@ export function awsStack(args: AwsStackArgs): StackResult {
   if (!Number.isInteger(reserved) || reserved < 1) {
     throw new StackConfigError('options.reservedConcurrency must be a positive integer');
   }
+  const retention = o.logRetentionDays ?? 30;
+  if (!LOG_RETENTION_DAYS.includes(retention)) {
+    throw new StackConfigError(
+      `options.logRetentionDays (LBSYNC_AWS_LOG_RETENTION_DAYS): CloudWatch keeps logs for one of ${LOG_RETENTION_DAYS.join(', ')} days, not ${retention}`,
+    );
+  }
   const region = awsRegions(spec).stack;
   const name = `lbsync-${spec.name}`;
   if (name.length > 56) {
@@ -168,7 +180,7 @@ export function awsStack(args: AwsStackArgs): StackResult {
       `${name}-logs`,
       {
         name: `/aws/lambda/${name}`,
-        retentionInDays: o.logRetentionDays ?? 30,
+        retentionInDays: retention,
       },
       inRegion,
     ),

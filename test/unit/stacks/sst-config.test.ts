@@ -17,7 +17,17 @@ import { installMocks, type Recorder, settle } from './pulumi-mocks.js';
  */
 
 const CONFIG = new URL('../../../sst.config.ts', import.meta.url);
-const ENV_KEYS = ['LBSYNC_CLOUD', 'LBSYNC_CONFIG', 'LBSYNC_DIST', 'LBSYNC_AZURE_LOCATION'] as const;
+const ENV_KEYS = [
+  'LBSYNC_CLOUD',
+  'LBSYNC_CONFIG',
+  'LBSYNC_DIST',
+  'LBSYNC_AZURE_LOCATION',
+  'LBSYNC_AWS_LOG_RETENTION_DAYS',
+  'LBSYNC_AWS_VPC_SUBNETS',
+  'LBSYNC_AWS_VPC_SECURITY_GROUPS',
+  'LBSYNC_WATCHER',
+  'LBSYNC_GCP_VPC_CONNECTOR',
+] as const;
 
 describe('sst.config.ts', () => {
   let rec: Recorder;
@@ -48,7 +58,10 @@ describe('sst.config.ts', () => {
       else process.env[k] = saved[k];
     }
   });
-  beforeEach(() => rec.reset());
+  beforeEach(() => {
+    rec.reset();
+    for (const k of ENV_KEYS) delete process.env[k];
+  });
 
   it.each([
     ['aws', 'aws', 'aws:lambda/function:Function'],
@@ -99,6 +112,51 @@ describe('sst.config.ts', () => {
     const actions: string[] = policy.Statement.flatMap((s: { Action: string[] }) => s.Action);
     expect(actions).toContain('ssm:SendCommand');
     expect(actions.filter((a) => a.startsWith('autoscaling:'))).toEqual([]);
+  });
+
+  it('hands the stack options from the environment to the aws stack', async () => {
+    process.env.LBSYNC_CLOUD = 'aws';
+    process.env.LBSYNC_CONFIG = new URL(
+      '../../../examples/karpenter.yaml',
+      import.meta.url,
+    ).pathname;
+    process.env.LBSYNC_DIST = dist;
+    process.env.LBSYNC_AWS_LOG_RETENTION_DAYS = '90';
+    process.env.LBSYNC_AWS_VPC_SUBNETS = 'subnet-0a,subnet-0b';
+    process.env.LBSYNC_AWS_VPC_SECURITY_GROUPS = 'sg-01';
+    process.env.LBSYNC_WATCHER = '0';
+    const outputs = (await config.run()) as Record<string, pulumi.Input<string>>;
+    await settle({ outputs, resources: [] });
+    expect(rec.one('aws:cloudwatch/logGroup:LogGroup').inputs.retentionInDays).toBe(90);
+    expect(rec.one('aws:lambda/function:Function').inputs.vpcConfig).toEqual({
+      subnetIds: ['subnet-0a', 'subnet-0b'],
+      securityGroupIds: ['sg-01'],
+    });
+    expect(rec.ofType('aws:lambda/functionUrl:FunctionUrl')).toEqual([]);
+  });
+
+  it('hands the stack options from the environment to the gcp stack', async () => {
+    process.env.LBSYNC_CLOUD = 'gcp';
+    process.env.LBSYNC_CONFIG = new URL('../../../examples/gcp.yaml', import.meta.url).pathname;
+    process.env.LBSYNC_DIST = dist;
+    process.env.LBSYNC_GCP_VPC_CONNECTOR = 'projects/p/locations/europe-west1/connectors/c';
+    const outputs = (await config.run()) as Record<string, pulumi.Input<string>>;
+    await settle({ outputs, resources: [] });
+    const fns = rec.ofType('gcp:cloudfunctionsv2/function:Function').map((r) => r.inputs);
+    expect(fns.map((f) => f.serviceConfig.vpcConnector)).toEqual(
+      fns.map(() => 'projects/p/locations/europe-west1/connectors/c'),
+    );
+  });
+
+  it('refuses a malformed stack option before rendering anything, naming the variable', async () => {
+    process.env.LBSYNC_CLOUD = 'aws';
+    process.env.LBSYNC_CONFIG = new URL('../../../examples/aws.yaml', import.meta.url).pathname;
+    process.env.LBSYNC_DIST = dist;
+    process.env.LBSYNC_AWS_LOG_RETENTION_DAYS = '42';
+    await expect(config.run()).rejects.toThrow(
+      /^options.logRetentionDays \(LBSYNC_AWS_LOG_RETENTION_DAYS\): CloudWatch keeps logs for one of 1, 3, 5/,
+    );
+    expect(rec.ofType('aws:lambda/function:Function')).toEqual([]);
   });
 
   it('refuses a spec for another cloud than LBSYNC_CLOUD', async () => {
