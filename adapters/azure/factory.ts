@@ -3,7 +3,11 @@ import { SpecError } from '../../core/errors.js';
 import type { ProviderContext, ProviderFactory } from '../../core/provider.js';
 import { RemoteScriptTransport } from '../../core/remote-script.js';
 import { type AzureClients, createAzureClients, staticTokenCredential } from './clients.js';
-import type { RunCommandTransportSpec, VmssSourceSpec } from './provider.js';
+import {
+  lbAddressesNeeded,
+  type RunCommandTransportSpec,
+  type VmssSourceSpec,
+} from './provider.js';
 import { RunCommandShell, type RunCommandShellOptions } from './shell.js';
 import { VmssSource } from './source.js';
 
@@ -92,6 +96,7 @@ export async function runCommandTransportOf(
       subscriptionId,
       lb: section,
       logger: ctx.logger,
+      resolveAddresses: lbAddressesNeeded(ctx.spec),
       ...shellTuning,
     }),
     {

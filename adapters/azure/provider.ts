@@ -107,3 +107,13 @@ export const runCommandSection = (spec: {
   readonly loadBalancers: { readonly transport: string };
 }): RunCommandTransportSpec | undefined =>
   transportSection<RunCommandTransportSpec>(spec, 'azure-run-command');
+
+/**
+ * Whether the Run Command transport looks up the LB VMs' private IPs: only
+ * Service status uses them, and only when the spec has a kubernetes section
+ * without kubernetes.ingress (which wins when set).
+ */
+export const lbAddressesNeeded = (spec: Readonly<Record<string, unknown>>): boolean => {
+  const k = spec.kubernetes as { readonly ingress?: unknown } | undefined | null;
+  return k !== undefined && k !== null && k.ingress === undefined;
+};

@@ -18,6 +18,7 @@ import {
   describeAzureError,
   isRetryableAzureError,
 } from './errors.js';
+import { LbAddressBook } from './lb-addresses.js';
 import type { RunCommandTransportSpec } from './provider.js';
 
 /**
@@ -50,6 +51,12 @@ export interface RunCommandShellOptions {
   readonly busyAttempts?: number;
   /** First backoff after a 409 without Retry-After; doubles, capped at 30 s. Default 5 s. */
   readonly busyBackoffMs?: number;
+  /**
+   * Look up each LB VM's private IP through ARM (Service status publishes
+   * it); default false, since only a kubernetes section without
+   * kubernetes.ingress needs it and it costs two ARM reads per VM.
+   */
+  readonly resolveAddresses?: boolean;
 }
 
 /** A resolved LB target with where its Run Command goes. */
@@ -71,6 +78,7 @@ export class RunCommandShell implements RemoteShell {
   public readonly stagingHint = 'loadBalancers.staging.containerUrl';
   public readonly inlineLimitBytes: number;
   private readonly byId: ReadonlyMap<string, AzureLbTarget>;
+  private readonly addressBook: LbAddressBook | undefined;
 
   public constructor(private readonly o: RunCommandShellOptions) {
     this.inlineLimitBytes = o.inlineLimitBytes ?? DEFAULT_INLINE_LIMIT_BYTES;
@@ -88,6 +96,13 @@ export class RunCommandShell implements RemoteShell {
       m.set(t.id, t);
     }
     this.byId = m;
+    this.addressBook = o.resolveAddresses
+      ? new LbAddressBook({
+          clients: o.clients,
+          subscriptionId: o.subscriptionId,
+          logger: o.logger,
+        })
+      : undefined;
   }
 
   /** Whether a blob container is configured for large payloads. */
@@ -95,9 +110,18 @@ export class RunCommandShell implements RemoteShell {
     return this.o.lb.staging !== undefined;
   }
 
-  /** The LB VMs named in the spec, sorted by id. */
-  public async targets(): Promise<readonly LbTarget[]> {
-    return [...this.byId.values()].sort((a, b) => a.id.localeCompare(b.id));
+  /**
+   * The LB VMs named in the spec, sorted by id; with `resolveAddresses`, each
+   * with its private IP when ARM gave it (a failed lookup leaves it out).
+   */
+  public async targets(signal?: AbortSignal): Promise<readonly LbTarget[]> {
+    const sorted = [...this.byId.values()].sort((a, b) => a.id.localeCompare(b.id));
+    if (this.addressBook === undefined) return sorted;
+    const addresses = await this.addressBook.addressesOf(sorted, signal);
+    return sorted.map((t) => {
+      const address = addresses.get(t.id);
+      return address === undefined ? t : { ...t, address };
+    });
   }
 
   /** Run Command counts the script text itself. */

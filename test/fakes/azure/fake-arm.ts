@@ -47,6 +47,14 @@ interface ScaleSet {
   readonly instances: Map<string, FakeInstance>;
 }
 
+/** One network interface of an LB VM (the VM's networkProfile lists them in this order). */
+export interface FakeNic {
+  readonly name: string;
+  /** Private IP of its primary ipConfiguration. */
+  ip: string;
+  readonly primary?: boolean;
+}
+
 interface LbVmEntry {
   readonly subscriptionId: string;
   readonly resourceGroup: string;
@@ -54,6 +62,7 @@ interface LbVmEntry {
   readonly scaleSet?: string;
   readonly instanceId?: string;
   readonly vm: LbVm;
+  readonly nics: FakeNic[];
   busyUntil: number;
   running: boolean;
   failNext: number;
@@ -234,7 +243,11 @@ export class FakeArm {
     Object.assign(i, patch);
   }
 
-  /** Register an LB VM (standalone, or a scale set instance) backed by a real LbVm. */
+  /**
+   * Register an LB VM (standalone, or a scale set instance) backed by a real
+   * LbVm. `ip` gives it one primary NIC with that private IP; `nics` lists
+   * several (GET on the VM and on each NIC serve them); neither: no NIC.
+   */
   public addLbVm(e: {
     readonly subscriptionId: string;
     readonly resourceGroup: string;
@@ -242,13 +255,52 @@ export class FakeArm {
     readonly scaleSet?: string;
     readonly instanceId?: string;
     readonly vm: LbVm;
+    readonly ip?: string;
+    readonly nics?: readonly FakeNic[];
   }): void {
+    const { ip, nics, ...rest } = e;
+    const nicName = `${e.scaleSet ?? e.name}-nic`;
     this.lbs.set(this.lbKey(e.resourceGroup, e.name, e.scaleSet, e.instanceId), {
-      ...e,
+      ...rest,
+      nics:
+        nics !== undefined
+          ? nics.map((n) => ({ ...n }))
+          : ip !== undefined
+            ? [{ name: nicName, ip, primary: true }]
+            : [],
       busyUntil: 0,
       running: false,
       failNext: 0,
     });
+  }
+
+  /** Give an LB VM's primary NIC (or its first) another private IP. */
+  public setLbVmIp(resourceGroup: string, name: string, ip: string): void {
+    const e = this.lb(resourceGroup, name);
+    const nic = e.nics.find((n) => n.primary === true) ?? e.nics[0];
+    if (nic === undefined) throw new Error(`LB VM ${resourceGroup}/${name} has no NIC`);
+    nic.ip = ip;
+  }
+
+  /** The next `times` GETs of an LB VM's NICs answer `status` (404: gone, 500: ARM failing). */
+  public failNicReads(resourceGroup: string, name: string, status: number, times: number): void {
+    const e = this.lb(resourceGroup, name);
+    for (const nic of e.nics) {
+      this.fault({
+        method: 'GET',
+        path: new RegExp(`/networkinterfaces/${escapeRegExp(nic.name.toLowerCase())}$`),
+        status,
+        times,
+        ...(status === 404 ? { code: 'NotFound' } : {}),
+      });
+    }
+  }
+
+  /** GETs seen of LB VMs' NICs (standalone and scale set VM NICs). */
+  public nicReads(): readonly SeenRequest[] {
+    return this.requests.filter(
+      (r) => r.method === 'GET' && /\/networkinterfaces\/[^/]+$/.test(r.path),
+    );
   }
 
   /** Inject a fault for the next `times` matching requests. */
@@ -298,6 +350,26 @@ export class FakeArm {
         return e;
     }
     throw new Error(`no LB VM ${resourceGroup}/${name}`);
+  }
+
+  /** The LB VM one of whose NICs is `nic` in `rg` (standalone VMs, or one scale set VM). */
+  private lbWithNic(
+    rg: string,
+    nic: string,
+    scaleSet?: string,
+    instanceId?: string,
+  ): { readonly e: LbVmEntry; readonly nic: FakeNic } | undefined {
+    if (scaleSet !== undefined) {
+      const e = this.lbs.get(this.lbKey(rg, '', scaleSet, instanceId));
+      const n = e?.nics.find((x) => x.name.toLowerCase() === nic);
+      return e !== undefined && n !== undefined ? { e, nic: n } : undefined;
+    }
+    for (const e of this.lbs.values()) {
+      if (e.scaleSet !== undefined || e.resourceGroup.toLowerCase() !== rg) continue;
+      const n = e.nics.find((x) => x.name.toLowerCase() === nic);
+      if (n !== undefined) return { e, nic: n };
+    }
+    return undefined;
   }
 
   private lbKey(rg: string, name: string, scaleSet?: string, instanceId?: string): string {
@@ -466,6 +538,49 @@ export class FakeArm {
           }
         }
         this.page(u, items, send);
+        return;
+      }
+      // An LB VM (standalone or scale set instance) and its NICs, by name.
+      m = new RegExp(`${base}\\/microsoft\\.compute\\/virtualmachines\\/([^/]+)$`).exec(path);
+      if (m !== null && method === 'GET') {
+        const lb = this.lbs.get(this.lbKey(m[2] ?? '', m[3] ?? ''));
+        if (lb === undefined) {
+          armError(
+            404,
+            'ResourceNotFound',
+            `The Resource 'Microsoft.Compute/virtualMachines/${m[3]}' was not found.`,
+          );
+          return;
+        }
+        send(200, this.lbVmJson(lb));
+        return;
+      }
+      m = new RegExp(
+        `${base}\\/microsoft\\.compute\\/virtualmachinescalesets\\/([^/]+)\\/virtualmachines\\/([^/]+)$`,
+      ).exec(path);
+      if (m !== null && method === 'GET') {
+        const lb = this.lbs.get(this.lbKey(m[2] ?? '', '', m[3] ?? '', m[4] ?? ''));
+        if (lb === undefined) {
+          armError(404, 'ResourceNotFound', 'scale set VM not found');
+          return;
+        }
+        send(200, this.lbVmJson(lb));
+        return;
+      }
+      m = new RegExp(`${base}\\/microsoft\\.network\\/networkinterfaces\\/([^/]+)$`).exec(path);
+      const mn = new RegExp(
+        `${base}\\/microsoft\\.compute\\/virtualmachinescalesets\\/([^/]+)\\/virtualmachines\\/([^/]+)\\/networkinterfaces\\/([^/]+)$`,
+      ).exec(path);
+      if ((m !== null || mn !== null) && method === 'GET') {
+        const found =
+          mn !== null
+            ? this.lbWithNic(mn[2] ?? '', mn[5] ?? '', mn[3] ?? '', mn[4] ?? '')
+            : this.lbWithNic(m?.[2] ?? '', m?.[3] ?? '');
+        if (found === undefined) {
+          armError(404, 'NotFound', 'network interface not found');
+          return;
+        }
+        send(200, this.lbNicJson(found.e, found.nic));
         return;
       }
       // Action Run Command on a standalone VM or a uniform scale set instance.
@@ -679,6 +794,62 @@ export class FakeArm {
     send(200, { value, ...(nextLink !== undefined ? { nextLink } : {}) });
   }
 
+  private lbVmId(e: LbVmEntry): string {
+    const rg = `/subscriptions/${e.subscriptionId}/resourceGroups/${e.resourceGroup}/providers`;
+    return e.scaleSet !== undefined
+      ? `${rg}/Microsoft.Compute/virtualMachineScaleSets/${e.scaleSet}/virtualMachines/${e.instanceId}`
+      : `${rg}/Microsoft.Compute/virtualMachines/${e.name}`;
+  }
+
+  private lbNicId(e: LbVmEntry, nic: FakeNic): string {
+    return e.scaleSet !== undefined
+      ? `${this.lbVmId(e)}/networkInterfaces/${nic.name}`
+      : `/subscriptions/${e.subscriptionId}/resourceGroups/${e.resourceGroup}/providers/Microsoft.Network/networkInterfaces/${nic.name}`;
+  }
+
+  private lbVmJson(e: LbVmEntry): unknown {
+    return {
+      id: this.lbVmId(e),
+      name: e.scaleSet !== undefined ? `${e.scaleSet}_${e.instanceId}` : e.name,
+      ...(e.instanceId !== undefined ? { instanceId: e.instanceId } : {}),
+      location: LOCATION,
+      properties: {
+        provisioningState: 'Succeeded',
+        networkProfile: {
+          networkInterfaces: e.nics.map((n) => ({
+            id: this.lbNicId(e, n),
+            ...(n.primary !== undefined ? { properties: { primary: n.primary } } : {}),
+          })),
+        },
+      },
+    };
+  }
+
+  private lbNicJson(e: LbVmEntry, nic: FakeNic): unknown {
+    const id = this.lbNicId(e, nic);
+    return {
+      id,
+      name: nic.name,
+      location: LOCATION,
+      properties: {
+        provisioningState: 'Succeeded',
+        ...(nic.primary !== undefined ? { primary: nic.primary } : {}),
+        virtualMachine: { id: this.lbVmId(e) },
+        ipConfigurations: [
+          {
+            id: `${id}/ipConfigurations/ipconfig1`,
+            name: 'ipconfig1',
+            properties: {
+              primary: true,
+              privateIPAddress: nic.ip,
+              privateIPAllocationMethod: 'Dynamic',
+            },
+          },
+        ],
+      },
+    };
+  }
+
   private vmssId(ss: ScaleSet): string {
     return `/subscriptions/${ss.subscriptionId}/resourceGroups/${ss.resourceGroup}/providers/Microsoft.Compute/virtualMachineScaleSets/${ss.name}`;
   }
@@ -763,6 +934,10 @@ export class FakeArm {
 
 function key(rg: string, name: string): string {
   return `${rg.toLowerCase()}/${name.toLowerCase()}`;
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 function tail(s: string): string {
