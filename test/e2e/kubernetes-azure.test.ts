@@ -26,8 +26,12 @@ const HEALTH = 10256;
 // The subscription and scale set the Event Grid fixture names.
 const SUB = '00000000-0000-4000-8000-0000000000a4';
 const VMSS = { resourceGroup: 'mc-weu', name: 'aks-system-vmss' } as const;
-// Run Command cannot tell an LB VM's address cheaply: Service status takes kubernetes.ingress.
-const LB_INGRESS = '10.1.34.4';
+// The LB VM's private IP, which the function reads from ARM (VM -> NIC) for Service status.
+const LB_IP = '10.1.34.4';
+// What a spec's kubernetes.ingress publishes instead, when set.
+const PINNED_INGRESS = '192.0.2.34';
+const PINNED_PORT = 18281;
+const PINNED_NODE_PORT = 31352;
 const FIXTURE = new URL('../fixtures/events/azure/vmss-write-success.json', import.meta.url);
 
 describe('AKS: Event Grid event -> Azure Function -> Entra token -> cluster API -> Run Command -> HAProxy -> Service status', () => {
@@ -41,6 +45,32 @@ describe('AKS: Event Grid event -> Azure Function -> Entra token -> cluster API 
   const nodes: { node: string; worker: string; server: WorkerServer }[] = [];
   const saved = { ...process.env };
   let h: ClusterHarness;
+
+  /** The function's spec; no kubernetes.ingress unless given, so Service status shows the LB VM's ARM address. */
+  const configure = (ingress?: string): void =>
+    fn.configureAzureFunction({
+      spec: validateSpec({
+        name: 'e2e-k8s-azure',
+        workers: {
+          source: 'azure-vmss',
+          subscriptionId: SUB,
+          scaleSets: [{ ...VMSS, orchestration: 'uniform' }],
+        },
+        loadBalancers: {
+          transport: 'azure-run-command',
+          vms: [{ resourceGroup: 'rg-edge', name: 'lb-aks' }],
+        },
+        kubernetes: {
+          cluster: { aks: { resourceGroup: 'rg-aks', name: 'prod' } },
+          bindAddress: '127.0.0.1',
+          ...(ingress !== undefined ? { ingress: [{ ip: ingress }] } : {}),
+        },
+        healthCheck: { port: HEALTH, interval: '1s', rise: 1, fall: 1 },
+        guards: { minWorkers: 1, maxRemovalPercent: 50 },
+        drain: { seconds: 5 },
+        tuning: { maxconn: 4000 },
+      }),
+    });
 
   const context = (): InvocationContext =>
     new InvocationContext({
@@ -68,7 +98,13 @@ describe('AKS: Event Grid event -> Azure Function -> Entra token -> cluster API 
     arm.acceptToken = (t) =>
       identity.validate(t, ARM_AUDIENCE) !== null || identity.validate(t, arm.url) !== null;
     lb = await LbVm.start('lb-aks', join(dir, 'lb'), BOOT_CONFIG);
-    arm.addLbVm({ subscriptionId: SUB, resourceGroup: 'rg-edge', name: 'lb-aks', vm: lb });
+    arm.addLbVm({
+      subscriptionId: SUB,
+      resourceGroup: 'rg-edge',
+      name: 'lb-aks',
+      vm: lb,
+      ip: LB_IP,
+    });
     arm.addScaleSet(SUB, VMSS.resourceGroup, VMSS.name, 'uniform');
     // The cluster: AKS-managed Entra ID; its API server trusts the identity's AKS tokens.
     arm.managedClusters.add({
@@ -113,36 +149,14 @@ describe('AKS: Event Grid event -> Azure Function -> Entra token -> cluster API 
       LBSYNC_AZURE_BUSY_BACKOFF_MS: '200',
     });
     fn = await import('../../functions/azure.js');
-    fn.configureAzureFunction({
-      spec: validateSpec({
-        name: 'e2e-k8s-azure',
-        workers: {
-          source: 'azure-vmss',
-          subscriptionId: SUB,
-          scaleSets: [{ ...VMSS, orchestration: 'uniform' }],
-        },
-        loadBalancers: {
-          transport: 'azure-run-command',
-          vms: [{ resourceGroup: 'rg-edge', name: 'lb-aks' }],
-        },
-        kubernetes: {
-          cluster: { aks: { resourceGroup: 'rg-aks', name: 'prod' } },
-          bindAddress: '127.0.0.1',
-          ingress: [{ ip: LB_INGRESS }],
-        },
-        healthCheck: { port: HEALTH, interval: '1s', rise: 1, fall: 1 },
-        guards: { minWorkers: 1, maxRemovalPercent: 50 },
-        drain: { seconds: 5 },
-        tuning: { maxconn: 4000 },
-      }),
-    });
+    configure();
     const event = JSON.parse(readFileSync(FIXTURE, 'utf8')) as EventGridEvent;
     h = {
       k8s,
       nodes,
       port: SERVICE_PORT,
       nodePort: NODE_PORT,
-      ingress: LB_INGRESS,
+      ingress: LB_IP,
       clusterUser: identity.objectId,
       lbConfig: () => readFileSync(lb.configPath, 'utf8'),
       async sync() {
@@ -183,6 +197,45 @@ describe('AKS: Event Grid event -> Azure Function -> Entra token -> cluster API 
     expect(identity.requests.map((r) => r.resource)).toContain(AKS_AUDIENCE);
     await h.sync();
     expect(arm.requests.filter((r) => r.path.endsWith('/managedclusters/prod'))).toHaveLength(1);
+    // The LB VM's address for Service status: its VM and NIC read once per cold start.
+    expect(arm.nicReads().map((r) => r.path)).toEqual([
+      `/subscriptions/${SUB}/resourcegroups/rg-edge/providers/microsoft.network/networkinterfaces/lb-aks-nic`,
+    ]);
+  });
+
+  it("publishes kubernetes.ingress when the spec sets it, over the LB VM's address from ARM, and that address once it is gone", async () => {
+    // Prepare: a cold start with kubernetes.ingress, and a Service of its own.
+    const nicReads = arm.nicReads().length;
+    configure(PINNED_INGRESS);
+    k8s.objects.addService({
+      name: 'pinned',
+      namespace: 'shop',
+      type: 'LoadBalancer',
+      loadBalancerClass: 'lbsync.io/haproxy',
+      ports: [{ name: 'http', port: PINNED_PORT, nodePort: PINNED_NODE_PORT }],
+    });
+    const pinned = (): unknown =>
+      (k8s.objects.service('shop', 'pinned')?.status as { loadBalancer?: { ingress?: unknown } })
+        ?.loadBalancer?.ingress;
+
+    // Act
+    const withIngress = await h.sync();
+
+    // Assess: the spec's address, and no NIC read for it.
+    expect(withIngress).toEqual({ redelivered: false, errors: [] });
+    expect(pinned()).toEqual([{ ip: PINNED_INGRESS, ipMode: 'Proxy' }]);
+    expect(arm.nicReads()).toHaveLength(nicReads);
+
+    // Act: the next cold start has no kubernetes.ingress.
+    configure();
+    const without = await h.sync();
+
+    // Assess: the LB VM's private IP, read from its NIC once.
+    expect(without).toEqual({ redelivered: false, errors: [] });
+    expect(pinned()).toEqual([{ ip: LB_IP, ipMode: 'Proxy' }]);
+    expect(arm.nicReads()).toHaveLength(nicReads + 1);
+    // It stays: deleting the cluster's only Service would empty every backend, which the
+    // removal guard refuses; the scenario below only looks at its own Service.
   });
 
   clusterScenario(() => h);
