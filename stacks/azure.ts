@@ -1,6 +1,11 @@
 import type * as AzureNamespace from '@pulumi/azure-native';
 import type * as PulumiTypes from '@pulumi/pulumi';
-import { AZURE_EVENT_TYPES, runCommandSection, vmssSection } from '../adapters/azure/provider.js';
+import {
+  AZURE_EVENT_TYPES,
+  lbAddressesNeeded,
+  runCommandSection,
+  vmssSection,
+} from '../adapters/azure/provider.js';
 import type { Spec } from '../adapters/spec.js';
 import { type AzureKubernetesOptions, azureKubernetes } from './azure-kubernetes.js';
 import {
@@ -19,7 +24,8 @@ import {
  * built from functions/azure.ts (run from a read-only SAS URL of its blob),
  * with a system-assigned identity and custom roles assigned at the narrowest
  * scopes (Run Command on each LB VM alone; reading the scale sets where they
- * live); the timer comes from the function's own registration
+ * live; reading the LB VMs' NICs when Service status needs their addresses);
+ * the timer comes from the function's own registration
  * (LBSYNC_SCHEDULE). When the workers come from azure-vmss, an Event Grid
  * subscription on the subscription's Microsoft.Resources system topic,
  * filtered by event type and subject to the scale sets (and to the VMs of
@@ -63,6 +69,20 @@ export const AZURE_PUSH_ACTIONS: readonly string[] = [
   'Microsoft.Compute/virtualMachines/runCommand/action',
   'Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read',
   'Microsoft.Compute/virtualMachineScaleSets/virtualMachines/runCommand/action',
+];
+
+/**
+ * Reading a plain LB VM's NIC for its private IP (Service status without
+ * kubernetes.ingress), assigned on the VM's resource group: the NIC's name is
+ * not in the spec. The VM read itself is in the Run Command role.
+ */
+export const AZURE_LB_NIC_READ_ACTIONS: readonly string[] = [
+  'Microsoft.Network/networkInterfaces/read',
+];
+
+/** The same for an LB that is a scale set VM, assigned on that VM alone (its NICs are children). */
+export const AZURE_LB_SCALE_SET_NIC_READ_ACTIONS: readonly string[] = [
+  'Microsoft.Compute/virtualMachineScaleSets/virtualMachines/networkInterfaces/read',
 ];
 
 /** Reading the status of Run Command's long-running operations (subscription-level resources). */
@@ -436,6 +456,35 @@ export function azureStack(args: AzureStackArgs): StackResult {
           )
         : armId(lbSub, vm.resourceGroup, `Microsoft.Compute/virtualMachines/${vm.name}`);
     assign(`push-${vm.resourceGroup}-${vm.name}`, push, scope);
+  }
+  if (lbAddressesNeeded(spec)) {
+    // Service status publishes the LB VMs' private IPs, read through their NICs.
+    const plain = lb.vms.filter((vm) => vm.scaleSet === undefined);
+    const pooled = lb.vms.filter((vm) => vm.scaleSet !== undefined);
+    if (plain.length > 0) {
+      const def = role('lb-nic-read', 'LB NIC reader', AZURE_LB_NIC_READ_ACTIONS);
+      for (const rg of [...new Set(plain.map((vm) => vm.resourceGroup))]) {
+        assign(`lb-nic-read-${rg}`, def, `/subscriptions/${lbSub}/resourceGroups/${rg}`);
+      }
+    }
+    if (pooled.length > 0) {
+      const def = role(
+        'lb-vmss-nic-read',
+        'LB scale set NIC reader',
+        AZURE_LB_SCALE_SET_NIC_READ_ACTIONS,
+      );
+      for (const vm of pooled) {
+        assign(
+          `lb-vmss-nic-read-${vm.resourceGroup}-${vm.scaleSet}-${vm.name}`,
+          def,
+          armId(
+            lbSub,
+            vm.resourceGroup,
+            `Microsoft.Compute/virtualMachineScaleSets/${vm.scaleSet}/virtualMachines/${vm.name}`,
+          ),
+        );
+      }
+    }
   }
   if (lb.staging !== undefined) {
     const accountId = o.stagingStorageAccountId;

@@ -273,9 +273,11 @@ describe('Azure stack (Pulumi mocks, real @pulumi/azure-native)', () => {
       expect(rec.ofType(T.topic)).toEqual([]);
       expect(rec.ofType(T.subscription)).toEqual([]);
       expect(out.eventSubscription).toBeUndefined();
-      // Run Command on the LB VM and the operation status; no scale set reads.
+      // Run Command on the LB VM and the operation status, and for Service status (a
+      // kubernetes section without kubernetes.ingress) its NIC; no scale set reads.
       const records = rec.ofType(T.role);
       expect(records.map((r) => r.inputs.roleName).sort()).toEqual([
+        ...(source === 'kubernetes' ? ['lbsync weu LB NIC reader'] : []),
         'lbsync weu LB Run Command',
         'lbsync weu operation status',
       ]);
@@ -295,6 +297,9 @@ describe('Azure stack (Pulumi mocks, real @pulumi/azure-native)', () => {
         `/subscriptions/${SUB}/resourceGroups/rg-edge/providers/Microsoft.Compute/virtualMachines/lb-weu-1`,
       ]);
       expect(scopeOf('lbsync weu operation status')).toEqual([`/subscriptions/${SUB}`]);
+      expect(scopeOf('lbsync weu LB NIC reader')).toEqual(
+        source === 'kubernetes' ? [`/subscriptions/${SUB}/resourceGroups/rg-edge`] : [],
+      );
       // The kubernetes source reaches its cluster as before (stacks/azure-kubernetes.ts).
       const aks = rec
         .ofType(T.assignment)
@@ -306,6 +311,72 @@ describe('Azure stack (Pulumi mocks, real @pulumi/azure-native)', () => {
               `/subscriptions/${SUB}/resourceGroups/rg-aks/providers/Microsoft.ContainerService/managedClusters/prod-aks`,
             ],
       );
+    },
+  );
+
+  it.each([
+    ['without kubernetes.ingress', '', true],
+    ['with kubernetes.ingress', ', ingress: [{ ip: 192.0.2.10 }]', false],
+  ] as const)(
+    "grants reading the LB VMs' NICs %s only where they are: a plain VM's resource group, a scale set LB VM alone",
+    async (_what, ingress, granted) => {
+      // Prepare: two plain LB VMs in one group, one in another, and a scale set instance.
+      const s = parseSpec(`
+name: weu
+workers: { source: kubernetes }
+loadBalancers:
+  transport: azure-run-command
+  subscriptionId: ${SUB}
+  vms:
+    - { resourceGroup: rg-edge, name: lb-1 }
+    - { resourceGroup: rg-edge, name: lb-2 }
+    - { resourceGroup: rg-dr, name: lb-3 }
+    - { resourceGroup: rg-pool, name: "4", scaleSet: lb-pool }
+kubernetes: { cluster: { aks: { resourceGroup: rg-aks, name: prod-aks } }${ingress} }
+`);
+
+      // Act
+      await render(s);
+
+      // Assess
+      const records = rec.ofType(T.role);
+      const scopesOf = (roleName: string): string[] => {
+        const role = records.find((r) => r.inputs.roleName === roleName);
+        return rec
+          .ofType(T.assignment)
+          .filter((a) => role !== undefined && a.inputs.roleDefinitionId.endsWith(`/${role.name}`))
+          .map((a) => a.inputs.scope)
+          .sort();
+      };
+      const actionsOf = (roleName: string): string[] =>
+        records.find((r) => r.inputs.roleName === roleName)?.inputs.permissions[0].actions ?? [];
+      const rg = (g: string) => `/subscriptions/${SUB}/resourceGroups/${g}`;
+      expect(scopesOf('lbsync weu LB NIC reader')).toEqual(
+        granted ? [rg('rg-dr'), rg('rg-edge')] : [],
+      );
+      expect(scopesOf('lbsync weu LB scale set NIC reader')).toEqual(
+        granted
+          ? [
+              `${rg('rg-pool')}/providers/Microsoft.Compute/virtualMachineScaleSets/lb-pool/virtualMachines/4`,
+            ]
+          : [],
+      );
+      if (granted) {
+        expect(actionsOf('lbsync weu LB NIC reader')).toEqual([
+          'Microsoft.Network/networkInterfaces/read',
+        ]);
+        expect(actionsOf('lbsync weu LB scale set NIC reader')).toEqual([
+          'Microsoft.Compute/virtualMachineScaleSets/virtualMachines/networkInterfaces/read',
+        ]);
+      }
+      // The VM reads the lookup starts with come with Run Command, on each LB VM.
+      expect(actionsOf('lbsync weu LB Run Command')).toEqual(
+        expect.arrayContaining([
+          'Microsoft.Compute/virtualMachines/read',
+          'Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read',
+        ]),
+      );
+      expect(scopesOf('lbsync weu LB Run Command')).toHaveLength(4);
     },
   );
 
