@@ -258,15 +258,18 @@ describe('Run Command transport: LB VM private IPs from ARM (VM -> primary NIC -
       ['a kubernetes section without kubernetes.ingress', { cluster }, '10.4.0.4', 2],
       ['kubernetes.ingress (it wins)', { cluster, ingress: [{ ip: '192.0.2.10' }] }, undefined, 0],
       ['no kubernetes section (nothing publishes it)', undefined, undefined, 0],
-    ] as const)('with %s, reads the address: %s', async (_what, kubernetes, address, reads) => {
-      // Act
-      const transport = await transportFor(kubernetes);
-      const targets = (await transport?.targets()) ?? [];
+    ] as const)(
+      'with %s, gives the LB the address %s after %i ARM reads',
+      async (_what, kubernetes, address, reads) => {
+        // Act
+        const transport = await transportFor(kubernetes);
+        const targets = (await transport?.targets()) ?? [];
 
-      // Assess
-      expect(targets.map((t) => t.address)).toEqual([address]);
-      expect(arm.requests.filter((r) => r.method === 'GET')).toHaveLength(reads);
-    });
+        // Assess
+        expect(targets.map((t) => t.address)).toEqual([address]);
+        expect(arm.requests.filter((r) => r.method === 'GET')).toHaveLength(reads);
+      },
+    );
   });
 });
 
