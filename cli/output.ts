@@ -78,7 +78,7 @@ export function formatDiscovery(
 
 const ingressText = (xs: readonly V1LoadBalancerIngress[] | null): string =>
   xs === null
-    ? 'unknown (not every LB address is known; set kubernetes.ingress)'
+    ? "unknown (an LB's address could not be read; or set kubernetes.ingress)"
     : xs.length === 0
       ? 'none'
       : xs.map((i) => `${i.ip ?? i.hostname}${i.ipMode ? ` (${i.ipMode})` : ''}`).join(', ');

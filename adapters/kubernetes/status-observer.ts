@@ -124,7 +124,7 @@ export class ServiceStatusObserver implements SyncObserver {
     if (addresses.length < report.results.length || addresses.length === 0) {
       log.warn(
         { stage: 'status' },
-        "the transport does not know every LB's address; set kubernetes.ingress to publish Service status",
+        "Service status held back: an LB's address could not be read (the transport logged why); it is published once every LB's is known, or set kubernetes.ingress",
       );
       return undefined;
     }
