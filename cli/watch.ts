@@ -226,7 +226,7 @@ export function addWatchCommands(program: Command, out: (s: string) => void): vo
     .addOption(
       env(
         '--health-addr <[address]:port|off>',
-        'serve GET /readyz and /healthz here (":8081": every interface)',
+        'serve GET /readyz and /healthz here; ":port" is every interface',
         'LBSYNC_WATCH_HEALTH_ADDR',
       )
         .argParser(healthAddr)
@@ -244,7 +244,7 @@ export function addWatchCommands(program: Command, out: (s: string) => void): vo
     .addOption(
       env(
         '--health-failed-sends <n>',
-        'resync requests in a row that must not reach the function (or be refused) before that counts',
+        '/healthz counts this many resync requests in a row that reached no function, or were refused, as stuck',
         'LBSYNC_WATCH_HEALTH_FAILED_SENDS',
       )
         .argParser(count)
