@@ -247,7 +247,9 @@ describe('lbsync watch: /readyz and /healthz', () => {
     expect(stuck.body.live).toBe(false);
     const problems = stuck.body.problems as string[];
     expect(problems.map((p) => p.split(':')[0]).sort()).toEqual(['nodes', 'services']);
-    expect(problems[0]).toMatch(/no list, watch or event for \d+ ms \((backoff|opening|reopening)\)/);
+    expect(problems[0]).toMatch(
+      /no list, watch or event for \d+ ms \((backoff|opening|reopening)\)/,
+    );
     expect((await probe(HEALTH_PORT, '/healthz')).body.problems).toEqual([]);
   });
 
