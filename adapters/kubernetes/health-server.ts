@@ -75,8 +75,6 @@ export async function startHealthServer(o: {
     });
     res.end(req.method === 'HEAD' ? undefined : `${JSON.stringify(body)}\n`);
   });
-  // A probe's connection must not keep a stopping process alive.
-  server.keepAliveTimeout = 5000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
       reject(
@@ -94,6 +92,7 @@ export async function startHealthServer(o: {
   return {
     address,
     port: a.port,
+    // closeAllConnections: a probe's kept-alive connection must not hold a stopping process.
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
