@@ -9,6 +9,8 @@
  */
 import { KubeConfig } from '@kubernetes/client-node';
 import { type Command, Option } from 'commander';
+import { type HealthServer, startHealthServer } from '../adapters/kubernetes/health-server.js';
+import { bindKey } from '../adapters/kubernetes/net.js';
 import {
   defaultFunctionSubject,
   functionRbacYaml,
@@ -39,6 +41,10 @@ export interface WatchOptions {
   readonly maxWait?: number;
   readonly resyncOnStart: boolean;
   readonly dryRun?: boolean;
+  /** `[address]:port` of /readyz and /healthz, or `off`. */
+  readonly healthAddr: string;
+  readonly healthStall: number;
+  readonly healthFailedSends: number;
   readonly logLevel: string;
 }
 
@@ -48,7 +54,12 @@ function need(v: string | undefined, what: string): string {
 }
 
 /** The resync target of `o`; each cloud's module loads only when used. */
-export async function watchTarget(o: WatchOptions): Promise<ResyncTarget> {
+export async function watchTarget(
+  o: Pick<
+    WatchOptions,
+    'target' | 'url' | 'function' | 'region' | 'key' | 'audience' | 'idTokenFile'
+  >,
+): Promise<ResyncTarget> {
   switch (o.target) {
     case 'aws':
       if (o.url === undefined && o.function === undefined) {
@@ -105,8 +116,19 @@ export async function startWatch(o: WatchOptions, logger: Logger): Promise<Clust
     ...(o.maxWait !== undefined ? { maxWaitMs: o.maxWait } : {}),
     resyncOnStart: o.resyncOnStart,
     dryRun: o.dryRun === true,
+    liveness: { stallAfterMs: o.healthStall, failedSends: o.healthFailedSends },
     logger,
   });
+}
+
+/** Serve the watcher's /readyz and /healthz unless --health-addr is off. */
+export async function serveWatchHealth(
+  o: Pick<WatchOptions, 'healthAddr'>,
+  watcher: ClusterWatcher,
+  logger: Logger,
+): Promise<HealthServer | undefined> {
+  if (o.healthAddr === 'off') return undefined;
+  return startHealthServer({ bind: o.healthAddr, health: () => watcher.health, logger });
 }
 
 /** The subject `lbsync rbac` binds: --user / --group, else what the spec tells. */
@@ -130,6 +152,18 @@ const ms = (v: string): number => {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0 || n > 3_600_000)
     throw new InputError(`${v}: must be milliseconds, 0-3600000`);
+  return n;
+};
+
+const healthAddr = (v: string): string => {
+  if (v === 'off') return v;
+  bindKey(v); // throws an InputError naming the value
+  return v;
+};
+
+const count = (v: string): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 1000) throw new InputError(`${v}: must be 1-1000`);
   return n;
 };
 
@@ -190,16 +224,50 @@ export function addWatchCommands(program: Command, out: (s: string) => void): vo
     .option('--no-resync-on-start', 'do not resync once the first lists are in')
     .option('--dry-run', 'ask the function to plan only')
     .addOption(
+      env(
+        '--health-addr <[address]:port|off>',
+        'serve GET /readyz and /healthz here; ":port" is every interface',
+        'LBSYNC_WATCH_HEALTH_ADDR',
+      )
+        .argParser(healthAddr)
+        .default(':8081'),
+    )
+    .addOption(
+      env(
+        '--health-stall <ms>',
+        '/healthz fails once the watches made no progress, or resyncs reached no function, this long',
+        'LBSYNC_WATCH_HEALTH_STALL_MS',
+      )
+        .argParser(ms)
+        .default(300_000),
+    )
+    .addOption(
+      env(
+        '--health-failed-sends <n>',
+        '/healthz counts this many resync requests in a row that reached no function, or were refused, as stuck',
+        'LBSYNC_WATCH_HEALTH_FAILED_SENDS',
+      )
+        .argParser(count)
+        .default(3),
+    )
+    .addOption(
       env('--log-level <level>', 'JSON logs on stderr', 'LBSYNC_LOG_LEVEL').default('info'),
     )
     .action(async (o: WatchOptions) => {
       const logger = createLogger({ level: o.logLevel, fd: 2, base: { component: 'watcher' } });
       const watcher = await startWatch(o, logger);
+      let health: HealthServer | undefined;
+      try {
+        health = await serveWatchHealth(o, watcher, logger);
+      } catch (err) {
+        watcher.stop();
+        throw err;
+      }
       await new Promise<void>((resolve) => {
         const stop = (signal: string): void => {
           logger.info({ signal }, 'watch: stopping');
           watcher.stop();
-          resolve();
+          void (health?.close() ?? Promise.resolve()).then(resolve);
         };
         process.once('SIGTERM', () => stop('SIGTERM'));
         process.once('SIGINT', () => stop('SIGINT'));

@@ -49,6 +49,21 @@ export interface ListWatchOptions {
   readonly retry?: Partial<RetryPolicy>;
 }
 
+/**
+ * Where the list-watch loop is: `listing` (the first list, or a relist after
+ * a 410), `opening` a watch from a listed resourceVersion, `watching`,
+ * `reopening` right after the server ended a watch on schedule (same
+ * resourceVersion, nothing missed), waiting in `backoff` after a failure,
+ * or `stopped`.
+ */
+export type ListWatchPhase =
+  | 'listing'
+  | 'opening'
+  | 'watching'
+  | 'reopening'
+  | 'backoff'
+  | 'stopped';
+
 /** Counters, for logs and tests. */
 export interface ListWatchStats {
   readonly lists: number;
@@ -62,6 +77,9 @@ export interface ListWatchStats {
   readonly resourceVersion: string | undefined;
   /** A watch is open. */
   readonly watching: boolean;
+  readonly phase: ListWatchPhase;
+  /** Clock time of the last sign the API serves us: a list, a watch opened, an event or bookmark, a watch ended on schedule (the start time until then). */
+  readonly lastProgressAt: number;
 }
 
 const keyOf = (o: KubernetesObject): string =>
@@ -81,6 +99,8 @@ export class ListWatch<R extends WatchedResource> {
   private startedAt = 0;
   private failuresInRow = 0;
   private stopped = false;
+  private phase: ListWatchPhase = 'listing';
+  private lastProgressAt: number;
   private readonly abort = new AbortController();
   private cancelTimer: (() => void) | undefined;
   private cancelWatchdog: (() => void) | undefined;
@@ -96,11 +116,18 @@ export class ListWatch<R extends WatchedResource> {
     private readonly onFirstList: () => void = () => {},
   ) {
     this.watch = new Watch(kubeConfig);
+    this.lastProgressAt = o.clock.now();
   }
 
   /** Counters so far. */
   public get stats(): ListWatchStats {
-    return { ...this.counts, resourceVersion: this.rv, watching: this.open };
+    return {
+      ...this.counts,
+      resourceVersion: this.rv,
+      watching: this.open,
+      phase: this.phase,
+      lastProgressAt: this.lastProgressAt,
+    };
   }
 
   /** Start listing and watching. */
@@ -111,6 +138,7 @@ export class ListWatch<R extends WatchedResource> {
   /** Stop: close the watch, cancel lists and timers. */
   public stop(): void {
     this.stopped = true;
+    this.phase = 'stopped';
     this.gen++;
     this.abort.abort(new Error('watcher stopped'));
     this.request?.abort();
@@ -122,7 +150,12 @@ export class ListWatch<R extends WatchedResource> {
     this.cancelTimer = undefined;
     if (this.stopped) return;
     try {
-      if (this.rv === undefined) await this.relist();
+      if (this.rv === undefined) {
+        this.phase = 'listing';
+        await this.relist();
+        if (this.stopped) return;
+        this.phase = 'opening';
+      } else if (this.phase === 'backoff') this.phase = 'opening';
       await this.openWatch();
     } catch (err) {
       this.failed(err, 'list');
@@ -142,6 +175,7 @@ export class ListWatch<R extends WatchedResource> {
     );
     if (this.stopped) return;
     this.counts.lists++;
+    this.progressed();
     const fresh = new Map(items.map((i) => [keyOf(i), i] as const));
     if (this.listed) {
       for (const [k, old] of this.known) if (!fresh.has(k)) this.onChange({ old, next: undefined });
@@ -183,6 +217,8 @@ export class ListWatch<R extends WatchedResource> {
     }
     this.request = controller;
     this.open = true;
+    this.phase = 'watching';
+    this.progressed();
     this.failuresInRow = 0;
     this.armWatchdog(gen, timeoutSeconds);
   }
@@ -205,6 +241,7 @@ export class ListWatch<R extends WatchedResource> {
     this.sawEvent = true;
     this.armWatchdog(gen, this.o.watchTimeoutSeconds ?? 300);
     const o = obj as WatchedTypes[R] & { code?: number; message?: string };
+    if (type !== 'ERROR') this.progressed();
     if (type === 'ERROR') {
       // A Status: 410 means the resourceVersion was compacted; the stream ends next.
       if (o.code === 410) this.gone = true;
@@ -242,6 +279,7 @@ export class ListWatch<R extends WatchedResource> {
         'kubernetes watch: resourceVersion gone (410), listing again',
       );
       this.rv = undefined;
+      this.phase = 'listing';
       setImmediate(() => void this.cycle());
       return;
     }
@@ -259,12 +297,19 @@ export class ListWatch<R extends WatchedResource> {
       this.failed(new Error('the watch ended at once without an event'), 'watch');
       return;
     }
+    this.phase = 'reopening';
+    this.progressed();
     setImmediate(() => void this.cycle());
+  }
+
+  private progressed(): void {
+    this.lastProgressAt = this.o.clock.now();
   }
 
   private failed(err: unknown, what: 'list' | 'watch'): void {
     if (this.stopped) return;
     this.open = false;
+    this.phase = 'backoff';
     this.counts.failures++;
     this.failuresInRow++;
     const delay = backoffDelay(

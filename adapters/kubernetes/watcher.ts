@@ -10,6 +10,14 @@ import {
   nodeEventMatters,
   serviceEventMatters,
 } from './watch-filter.js';
+import {
+  DEFAULT_LIVENESS,
+  judgeHealth,
+  type LivenessBounds,
+  restartMayFix,
+  type SendStreak,
+  type WatcherHealth,
+} from './watcher-health.js';
 
 /*
  * The cluster-side trigger behind `lbsync watch`: a small process (one
@@ -44,6 +52,8 @@ export interface ClusterWatcherOptions {
   /** Reconnect backoff of lists and watches (default 1 s doubling to 30 s). */
   readonly reconnect?: BackoffPolicy;
   readonly watchTimeoutSeconds?: number;
+  /** When /healthz says stuck (watcher-health.ts; default 300 s, 3 requests). */
+  readonly liveness?: Partial<LivenessBounds>;
   readonly clock?: Clock;
   readonly logger?: Logger;
 }
@@ -67,6 +77,8 @@ export class ClusterWatcher {
   private last: ResyncDelivery | undefined;
   private readonly debouncer: Debouncer;
   private readonly logger: Logger;
+  private readonly clock: Clock;
+  private streak: SendStreak = { failedInRow: 0, since: undefined, last: undefined };
   private readonly reasons: string[] = [];
   private readonly stopSignal = new AbortController();
   private listsIn = 0;
@@ -75,6 +87,7 @@ export class ClusterWatcher {
   private constructor(private readonly o: ClusterWatcherOptions) {
     this.logger = o.logger ?? silentLogger();
     const clock = o.clock ?? systemClock;
+    this.clock = clock;
     const quietMs = o.debounceMs ?? 1000;
     this.debouncer = new Debouncer(() => this.send(), {
       quietMs,
@@ -156,6 +169,16 @@ export class ClusterWatcher {
     return this.nodes.stats.watching && this.services.stats.watching;
   }
 
+  /** Readiness and liveness now, as /readyz and /healthz answer them. */
+  public get health(): WatcherHealth {
+    return judgeHealth(
+      { nodes: this.nodes.stats, services: this.services.stats },
+      this.streak,
+      this.clock.now(),
+      { ...DEFAULT_LIVENESS, ...this.o.liveness },
+    );
+  }
+
   /** Stop watching; a resync being sent is abandoned. */
   public stop(): void {
     this.debouncer.stop();
@@ -202,6 +225,13 @@ export class ClusterWatcher {
     );
     this.last = d;
     if (d.delivered) this.counts.delivered++;
+    this.streak = restartMayFix(d)
+      ? {
+          failedInRow: this.streak.failedInRow + 1,
+          since: this.streak.since ?? this.clock.now(),
+          last: d,
+        }
+      : { failedInRow: 0, since: undefined, last: d };
     this.logger[d.delivered && !d.retry ? 'info' : 'warn'](
       {
         target: this.o.target.description,

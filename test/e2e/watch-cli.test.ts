@@ -83,6 +83,8 @@ describe('lbsync watch, the process', () => {
           LBSYNC_FUNCTION_KEY: KEY,
           LBSYNC_WATCH_DEBOUNCE_MS: '50',
           LBSYNC_LOG_LEVEL: 'info',
+          // Its default (:8081, every interface) is for the pod; watch-health.test.ts covers it.
+          LBSYNC_WATCH_HEALTH_ADDR: 'off',
         },
         stdio: ['ignore', 'ignore', 'pipe'],
       },
@@ -127,7 +129,7 @@ describe('lbsync watch, the process', () => {
       [join(root, 'bin/lbsync.js'), 'watch', '--target', 'azure', '--kubeconfig', kubeconfig],
       {
         cwd: root,
-        env: { ...process.env, LBSYNC_FUNCTION_KEY: KEY },
+        env: { ...process.env, LBSYNC_FUNCTION_KEY: KEY, LBSYNC_WATCH_HEALTH_ADDR: 'off' },
         stdio: ['ignore', 'ignore', 'pipe'],
       },
     );

@@ -148,6 +148,17 @@ describe('templates/kubernetes: the watcher', () => {
     expect(pod.containers[0].env[0].valueFrom.secretKeyRef.name).toBe(one('Secret').metadata.name);
   });
 
+  it('probes /healthz and /readyz on the named port lbsync watch serves them on', () => {
+    const c = one('Deployment').spec.template.spec.containers[0];
+    const port = c.ports.find((p: Doc) => p.name === 'health');
+    expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'health' });
+    expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'health' });
+    const watch = buildProgram().commands.find((cmd) => cmd.name() === 'watch');
+    const addr = watch?.options.find((o) => o.long === '--health-addr');
+    expect(addr?.defaultValue).toBe(`:${port.containerPort}`);
+    expect(one('ConfigMap').data.LBSYNC_WATCH_HEALTH_ADDR).toBe(`:${port.containerPort}`);
+  });
+
   it('sets only variables that lbsync watch reads', () => {
     const watch = buildProgram().commands.find((c) => c.name() === 'watch');
     const known = new Set(watch?.options.map((o) => o.envVar).filter((v) => v !== undefined));
