@@ -1,4 +1,4 @@
-import type { RunResult } from './trigger.js';
+import { invalidResult, type RunResult } from './trigger.js';
 
 /*
  * How a RunResult travels over HTTP, the same on every cloud: the status
@@ -16,4 +16,9 @@ export function httpBody(result: RunResult): Record<string, unknown> {
 export interface HttpAnswer {
   readonly status: number;
   readonly body: Record<string, unknown>;
+}
+
+/** The answer to an HTTP request refused before any run (wrong method, no token, body not JSON). */
+export function refusedAnswer(status: number, message: string): HttpAnswer {
+  return { status, body: httpBody(invalidResult(message)) };
 }

@@ -184,7 +184,7 @@ export async function runTrigger(
   }
   if (trigger.kind === 'invalid') {
     logger.warn({ stage: 'trigger', verdict: 'invalid', error: trigger.reason }, 'invalid request');
-    return invalid(trigger.reason);
+    return invalidResult(trigger.reason);
   }
   const r = trigger.request;
   const log = bindOnce(logger, {
@@ -228,7 +228,8 @@ export async function runTrigger(
   return result;
 }
 
-function invalid(reason: string): RunResult {
+/** The result of an input that is not a valid request: never retried. */
+export function invalidResult(reason: string): RunResult {
   return {
     ok: false,
     outcome: 'invalid',

@@ -1,5 +1,11 @@
 import { httpBody } from '../../core/answer.js';
-import { answerOf, manualTrigger, type RunResult, type Trigger } from '../../core/trigger.js';
+import {
+  answerOf,
+  invalidResult,
+  manualTrigger,
+  type RunResult,
+  type Trigger,
+} from '../../core/trigger.js';
 
 /*
  * The Lambda function URL the cluster watcher POSTs to (stacks/aws-kubernetes.ts
@@ -48,13 +54,7 @@ export function isFunctionUrlEvent(event: unknown): event is FunctionUrlEvent {
 }
 
 function refusal(statusCode: number, message: string): FunctionUrlResponse {
-  const result: RunResult = {
-    ok: false,
-    outcome: 'invalid',
-    retryable: false,
-    error: { message, type: 'TriggerParseError', retryable: false },
-  };
-  return { ...functionUrlResponse(result), statusCode };
+  return { ...functionUrlResponse(invalidResult(message)), statusCode };
 }
 
 /** The trigger of a function URL request, or the answer that refuses it. */

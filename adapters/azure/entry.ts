@@ -1,5 +1,5 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
-import { type HttpAnswer, httpBody } from '../../core/answer.js';
+import { type HttpAnswer, httpBody, refusedAnswer } from '../../core/answer.js';
 import { initFailure, initResult } from '../../core/cold-start.js';
 import type { Logger } from '../../core/log.js';
 import {
@@ -19,7 +19,8 @@ import type { RunCommandTransportSpec, VmssSourceSpec } from './provider.js';
 /**
  * The function's own identity for `kubernetes.cluster` (handed to
  * buildFunctionRuntime). Loaded on first use: this module is in the entry
- * point's static graph, and AKS: ARM container service, yaml would add to every cold import.
+ * point's static graph, and aks.js (the ARM container service client, yaml)
+ * would add to every cold import.
  */
 export const aksClusterAccess: typeof Access = async (request, ctx, signal) =>
   (await import('./aks.js')).aksClusterAccess(request, ctx, signal);
@@ -117,15 +118,8 @@ export function azureFunctionHandlers(entry: () => Promise<AzureEntry>): {
       try {
         body = JSON.parse(await req.text());
       } catch {
-        const error = {
-          message: 'the request body must be JSON',
-          type: 'TriggerParseError',
-          retryable: false,
-        };
-        return {
-          status: 400,
-          jsonBody: { ok: false, outcome: 'invalid', retryable: false, error },
-        };
+        const refused = refusedAnswer(400, 'the request body must be JSON');
+        return { status: refused.status, jsonBody: refused.body };
       }
       const e = await entry().catch((err: unknown) => initResult(err, 'azure'));
       if ('ok' in e) return { status: answerOf(e).status, jsonBody: httpBody(e) };

@@ -1,5 +1,5 @@
 import type { CloudEvent, Request, Response } from '@google-cloud/functions-framework';
-import { type HttpAnswer, httpBody } from '../../core/answer.js';
+import { type HttpAnswer, httpBody, refusedAnswer } from '../../core/answer.js';
 import { initFailure, initResult } from '../../core/cold-start.js';
 import type { Logger } from '../../core/log.js';
 import {
@@ -18,7 +18,8 @@ import type { gkeClusterAccess as Access } from './gke.js';
 /**
  * The function's own identity for `kubernetes.cluster` (handed to
  * buildFunctionRuntime). Loaded on first use: this module is in the entry
- * point's static graph, and GKE: google-auth-library, the Container API would add to every cold import.
+ * point's static graph, and gke.js (google-auth-library, the Container API)
+ * would add to every cold import.
  */
 export const gkeClusterAccess: typeof Access = async (request, ctx, signal) =>
   (await import('./gke.js')).gkeClusterAccess(request, ctx, signal);
@@ -41,11 +42,6 @@ export interface GcpEntry {
   http(req: ResyncHttpRequest, logger: Logger): Promise<HttpAnswer>;
 }
 
-function refused(status: number, message: string): HttpAnswer {
-  const error = { message, type: 'TriggerParseError', retryable: false };
-  return { status, body: { ok: false, outcome: 'invalid', retryable: false, error } };
-}
-
 /** The GCP entry points over trigger deps. */
 export function createGcpEntry(deps: TriggerDeps & { readonly spec: Spec }): GcpEntry {
   return {
@@ -55,10 +51,10 @@ export function createGcpEntry(deps: TriggerDeps & { readonly spec: Spec }): Gcp
       return result;
     },
     async http(req, logger) {
-      if (req.method !== 'POST') return refused(405, 'use POST');
+      if (req.method !== 'POST') return refusedAnswer(405, 'use POST');
       // The platform verified the token; a request without one is refused here too.
       if (!/^Bearer \S+$/.test(req.header('authorization') ?? '')) {
-        return refused(401, 'an identity token (Authorization: Bearer) is required');
+        return refusedAnswer(401, 'an identity token (Authorization: Bearer) is required');
       }
       let trigger: Trigger = manualTrigger(req.body);
       // Cloud Scheduler identifies itself; its runs are the periodic safety net.
