@@ -5,35 +5,15 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HaproxyProcess } from '../../adapters/local/haproxy.js';
 import { startWorkerServer, type WorkerServer } from '../../adapters/local/workers.js';
+import { type CliRun, runLbsync } from '../helpers/cli.js';
 
 // Ports 25100-25199 and workers on 127.0.26.x belong to this file.
-const root = join(import.meta.dirname, '../..');
-const bin = join(root, 'bin/lbsync.js');
-
-function lbsync(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return lbsyncWith({}, ...args);
+function lbsync(...args: string[]): Promise<CliRun> {
+  return runLbsync(args);
 }
 
-function lbsyncWith(
-  env: NodeJS.ProcessEnv,
-  ...args: string[]
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [bin, ...args], {
-      cwd: root,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (c: Buffer) => {
-      stdout += c.toString();
-    });
-    p.stderr.on('data', (c: Buffer) => {
-      stderr += c.toString();
-    });
-    p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
+function lbsyncWith(env: NodeJS.ProcessEnv, ...args: string[]): Promise<CliRun> {
+  return runLbsync(args, { ...process.env, ...env });
 }
 
 describe('lbsync CLI', () => {

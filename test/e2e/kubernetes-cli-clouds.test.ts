@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +9,7 @@ import { FakeCompute } from '../fakes/gcp/compute.js';
 import { FakeGoogleIdentity } from '../fakes/gcp/identity.js';
 import { FakeKubernetes } from '../fakes/kubernetes/fake-kubernetes.js';
 import { BOOT_CONFIG, LbVm } from '../fakes/lb-vm.js';
+import { type CliRun, runLbsync } from '../helpers/cli.js';
 import { LBSYNC_RULES } from '../helpers/kubernetes-scenario.js';
 
 /*
@@ -41,33 +41,14 @@ const KEYS = {
 };
 const LB = 'i-0c1100000000033a';
 const LB_IP = '10.42.0.10';
-const root = join(import.meta.dirname, '../..');
-const bin = join(root, 'bin/lbsync.js');
 const addr = (n: number): string => `127.0.42.${n}`;
 
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
 /** Run the CLI with exactly `env` on top of PATH and HOME, as an operator's shell would. */
-function lbsync(env: Record<string, string>, ...args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [bin, ...args], {
-      cwd: root,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (c: Buffer) => {
-      stdout += c.toString();
-    });
-    p.stderr.on('data', (c: Buffer) => {
-      stderr += c.toString();
-    });
-    p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+function lbsync(env: Record<string, string>, ...args: string[]): Promise<CliRun> {
+  return runLbsync(args, {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? '/root',
+    ...env,
   });
 }
 

@@ -14,6 +14,7 @@ import { silentLogger } from '../../core/log.js';
 import type { ServiceSource } from '../../core/ports.js';
 import type { PolicyRule } from '../fakes/kubernetes/auth.js';
 import { FakeKubernetes } from '../fakes/kubernetes/fake-kubernetes.js';
+import { type CliRun, runLbsync } from '../helpers/cli.js';
 
 // Ports 19500-19999 and workers on 127.0.38.x-127.0.39.x belong to this file.
 const API_PORT = 19500;
@@ -21,8 +22,6 @@ const WEB_PORT = 19510;
 const API_SVC_PORT = 19511;
 const DNS_PORT = 19512;
 const HEALTH = 10256;
-const root = join(import.meta.dirname, '../..');
-const bin = join(root, 'bin/lbsync.js');
 const addr = (n: number): string => `127.0.38.${n}`;
 const BOOT =
   'global\n    log stdout format raw local0 notice\ndefaults\n    mode tcp\n    timeout connect 5s\n    timeout client 30s\n    timeout server 30s\n';
@@ -35,30 +34,8 @@ const LBSYNC_RULES: readonly PolicyRule[] = [
   { apiGroups: [''], resources: ['events'], verbs: ['create'] },
 ];
 
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
 /** Run the CLI as a user does (async: the API fake answers from this process meanwhile). */
-function lbsync(...args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [bin, ...args], {
-      cwd: root,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (c: Buffer) => {
-      stdout += c.toString();
-    });
-    p.stderr.on('data', (c: Buffer) => {
-      stderr += c.toString();
-    });
-    p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
+const lbsync = (...args: string[]): Promise<CliRun> => runLbsync(args);
 
 /** Whether something accepts TCP connections on 127.0.0.1:`port`. */
 function listening(port: number): Promise<boolean> {
