@@ -30,27 +30,7 @@ describe('kubectl against the Kubernetes API fake', () => {
 
   function kubeconfig(token: string): string {
     const file = join(dir, `kubeconfig-${token}`);
-    writeFileSync(
-      file,
-      [
-        'apiVersion: v1',
-        'kind: Config',
-        'clusters:',
-        '- name: fake',
-        '  cluster:',
-        `    server: ${fake.url}`,
-        `    certificate-authority-data: ${Buffer.from(fake.caPem).toString('base64')}`,
-        'users:',
-        '- name: u',
-        '  user:',
-        `    token: ${token}`,
-        'contexts:',
-        '- name: fake',
-        '  context: {cluster: fake, user: u}',
-        'current-context: fake',
-        '',
-      ].join('\n'),
-    );
+    writeFileSync(file, fake.kubeconfig(token, 'u'));
     return file;
   }
 

@@ -59,20 +59,7 @@ describe('Kubernetes Services and Nodes -> lbsync -> a real HAProxy, through the
     haproxy = await HaproxyProcess.start({ dir, config: BOOT });
     // The kubeconfig a user points the CLI at: server, CA and token, as kubectl reads it.
     const kubeconfig = join(dir, 'kubeconfig');
-    writeFileSync(
-      kubeconfig,
-      [
-        'apiVersion: v1',
-        'kind: Config',
-        'clusters:',
-        `- name: fake\n  cluster:\n    server: ${fake.url}\n    certificate-authority-data: ${Buffer.from(fake.caPem).toString('base64')}`,
-        'users:',
-        '- name: lbsync\n  user:\n    token: lbsync-sa-token',
-        'contexts:',
-        '- name: fake\n  context:\n    cluster: fake\n    user: lbsync',
-        'current-context: fake',
-      ].join('\n'),
-    );
+    writeFileSync(kubeconfig, fake.kubeconfig('lbsync-sa-token', 'lbsync'));
     for (const [i, id] of ids.entries()) {
       const n = i + 1;
       workers.set(

@@ -40,10 +40,7 @@ describe('lbsync watch, the process', () => {
     ]);
     fake.objects.addNode({ name: 'node-1', internalIP: '10.0.0.1' });
     kubeconfig = join(dir, 'kubeconfig');
-    writeFileSync(
-      kubeconfig,
-      `apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: ${fake.url}\n    certificate-authority-data: ${Buffer.from(fake.caPem).toString('base64')}\nusers:\n- name: w\n  user:\n    token: watcher-token\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: w\ncurrent-context: fake\n`,
-    );
+    writeFileSync(kubeconfig, fake.kubeconfig('watcher-token', 'w'));
     configureAzureFunction({
       spec: validateSpec({
         name: 'watch-cli',

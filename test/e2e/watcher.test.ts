@@ -167,10 +167,7 @@ describe('lbsync watch: cluster changes -> one debounced, authenticated resync -
     );
     // The watcher as `lbsync watch --target gcp --url … --kubeconfig …` builds it, on the test's clock.
     const kubeconfig = join(dir, 'kubeconfig');
-    writeFileSync(
-      kubeconfig,
-      `apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: ${fake.url}\n    certificate-authority-data: ${Buffer.from(fake.caPem).toString('base64')}\nusers:\n- name: watcher\n  user:\n    token: watcher-token\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: watcher\ncurrent-context: fake\n`,
-    );
+    writeFileSync(kubeconfig, fake.kubeconfig('watcher-token', 'watcher'));
     const options = {
       target: 'gcp',
       url,

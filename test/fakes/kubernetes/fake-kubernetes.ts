@@ -122,6 +122,25 @@ export class FakeKubernetes {
     });
   }
 
+  /**
+   * A kubeconfig (YAML text) with one context, `fake`, that reaches this
+   * server trusting its CA and presents `token` as user `user`.
+   */
+  public kubeconfig(token: string, user = 'user'): string {
+    return [
+      'apiVersion: v1',
+      'kind: Config',
+      'clusters:',
+      `- name: fake\n  cluster:\n    server: ${this.url}\n    certificate-authority-data: ${Buffer.from(this.caPem).toString('base64')}`,
+      'users:',
+      `- name: ${user}\n  user:\n    token: ${token}`,
+      'contexts:',
+      `- name: fake\n  context:\n    cluster: fake\n    user: ${user}`,
+      'current-context: fake',
+      '',
+    ].join('\n');
+  }
+
   /** Accept `token` as `identity` (until `expiresAt`, epoch ms) with the default authenticator. */
   public addToken(token: string, identity: Identity, expiresAt?: number): void {
     this.tokens.add(token, identity, expiresAt);
