@@ -7,12 +7,12 @@ import {
   eksToken,
   stsHost,
 } from '../../../adapters/aws/eks.js';
-import { createClusterClient } from '../../../adapters/kubernetes/client.js';
 import { SourceError, SpecError } from '../../../core/errors.js';
 import { silentLogger } from '../../../core/log.js';
 import type { ProviderContext } from '../../../core/provider.js';
 import { FakeAws } from '../../fakes/aws/fake-aws.js';
 import { FakeKubernetes } from '../../fakes/kubernetes/fake-kubernetes.js';
+import { listNodesStatus } from '../../helpers/cluster-auth.js';
 
 // This file owns ports 18001 (fake AWS) and 18002 (fake Kubernetes API).
 const REGION = 'eu-west-1';
@@ -160,22 +160,8 @@ describe('EKS sign-in through the AWS fake: STS verifies, the cluster maps the r
       ...(o.now !== undefined ? { now: o.now } : {}),
     });
 
-  /** Lists nodes with `t` as the bearer token; the HTTP status the API answered. */
-  async function statusWith(t: string): Promise<number> {
-    const client = createClusterClient(
-      { endpoint: k8s.url, caPem: k8s.caPem, tokenProvider: async () => ({ token: t }) },
-      { retry: { attempts: 1 } },
-    );
-    try {
-      await client.listNodes();
-      return 200;
-    } catch (err) {
-      // The client's SourceError keeps the API's answer as its cause.
-      return (err as { cause?: { code?: number } }).cause?.code ?? -1;
-    } finally {
-      client.close();
-    }
-  }
+  /** The HTTP status the cluster answers a node list made with `token`. */
+  const statusWith = (token: string): Promise<number> => listNodesStatus(k8s, token);
 
   it('accepts a fresh token: STS verified the signature with the cluster header, the role is mapped', async () => {
     expect(await statusWith((await token({})).token)).toBe(200);

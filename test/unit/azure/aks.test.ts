@@ -9,13 +9,13 @@ import {
   discoverAksCluster,
 } from '../../../adapters/azure/aks.js';
 import { type AzureClients, createAzureClients } from '../../../adapters/azure/clients.js';
-import { createClusterClient } from '../../../adapters/kubernetes/client.js';
 import { SourceError, SpecError } from '../../../core/errors.js';
 import { silentLogger } from '../../../core/log.js';
 import type { ProviderContext } from '../../../core/provider.js';
 import { AKS_AUDIENCE, ARM_AUDIENCE, FakeManagedIdentity } from '../../fakes/azure/entra.js';
 import { FakeArm } from '../../fakes/azure/fake-arm.js';
 import { FakeKubernetes } from '../../fakes/kubernetes/fake-kubernetes.js';
+import { listNodesStatus } from '../../helpers/cluster-auth.js';
 
 // This file owns ports 18011 (fake ARM), 18012 (managed identity endpoint), 18013 (Kubernetes API).
 const SUB = '00000000-0000-4000-8000-0000000034a1';
@@ -90,21 +90,8 @@ describe('AKS sign-in: Entra tokens from the managed identity, discovery through
     loadBalancers: { transport: 'azure-run-command', vms: [] },
   };
 
-  /** Lists nodes with `token`; the HTTP status the API answered. */
-  async function statusWith(token: string): Promise<number> {
-    const client = createClusterClient(
-      { endpoint: k8s.url, caPem: k8s.caPem, tokenProvider: async () => ({ token }) },
-      { retry: { attempts: 1 } },
-    );
-    try {
-      await client.listNodes();
-      return 200;
-    } catch (err) {
-      return (err as { cause?: { code?: number } }).cause?.code ?? -1;
-    } finally {
-      client.close();
-    }
-  }
+  /** The HTTP status the cluster answers a node list made with `token`. */
+  const statusWith = (token: string): Promise<number> => listNodesStatus(k8s, token);
 
   it('asks the managed identity endpoint for the AKS server application, and the cluster accepts the token', async () => {
     // Act

@@ -9,13 +9,13 @@ import {
   gkeClusterAccess,
   gkeTokenProvider,
 } from '../../../adapters/gcp/gke.js';
-import { createClusterClient } from '../../../adapters/kubernetes/client.js';
 import { SourceError, SpecError } from '../../../core/errors.js';
 import { silentLogger } from '../../../core/log.js';
 import type { ProviderContext } from '../../../core/provider.js';
 import { FakeCompute } from '../../fakes/gcp/compute.js';
 import { FakeGoogleIdentity } from '../../fakes/gcp/identity.js';
 import { FakeKubernetes } from '../../fakes/kubernetes/fake-kubernetes.js';
+import { listNodesStatus } from '../../helpers/cluster-auth.js';
 
 // This file owns ports 18021 (Google APIs fake), 18022 (metadata server), 18023 (Kubernetes API).
 const PROJECT = 'lbsync-gke-unit';
@@ -88,20 +88,8 @@ describe('GKE sign-in: ADC tokens from the metadata server, discovery with clust
   const adc = (): GoogleAuth =>
     new GoogleAuth({ scopes: [CLOUD_PLATFORM_SCOPE], projectId: PROJECT });
 
-  async function statusWith(token: string): Promise<number> {
-    const client = createClusterClient(
-      { endpoint: k8s.url, caPem: k8s.caPem, tokenProvider: async () => ({ token }) },
-      { retry: { attempts: 1 } },
-    );
-    try {
-      await client.listNodes();
-      return 200;
-    } catch (err) {
-      return (err as { cause?: { code?: number } }).cause?.code ?? -1;
-    } finally {
-      client.close();
-    }
-  }
+  /** The HTTP status the cluster answers a node list made with `token`. */
+  const statusWith = (token: string): Promise<number> => listNodesStatus(k8s, token);
 
   it("gets the service account's access token from the metadata server, and the cluster accepts it as its email", async () => {
     // Act
