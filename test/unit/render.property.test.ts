@@ -8,6 +8,7 @@ import { parseApplyResult } from '../../core/payload.js';
 import { canonicalWorkers, loadTemplate, renderConfig, type Template } from '../../core/render.js';
 import { bindsOverlap, readBind } from '../../core/validate.js';
 import { haproxyCheck } from '../helpers/haproxy-check.js';
+import { EDGE_SPEC } from '../helpers/specs.js';
 
 /** Random valid specs: 1..20 services, any profile, random tuning and health settings. */
 const specArb: fc.Arbitrary<Spec> = fc
@@ -154,16 +155,7 @@ const anyInput: fc.Arbitrary<unknown> = fc.oneof(
  * in the README, then the accepted values against the real HAProxy.
  */
 
-const baseSpec = {
-  name: 'edge',
-  cloud: 'local',
-  workers: { local: { static: [] } },
-  loadBalancers: {
-    local: [{ name: 'lb', configPath: '/etc/haproxy/haproxy.cfg', stateDir: '/var/lib/lbsync' }],
-  },
-  services: [{ name: 'http', bind: ':80', nodePort: 30080 }],
-  runtimeSocket: null,
-} as const;
+const baseSpec = EDGE_SPEC;
 let edgeTemplate: Template | undefined;
 async function template(): Promise<Template> {
   edgeTemplate ??= await loadTemplate(validateSpec(baseSpec));

@@ -17,17 +17,9 @@ import {
   workerAddressProblem,
 } from '../../core/validate.js';
 import { haproxyCheck } from '../helpers/haproxy-check.js';
+import { EDGE_SPEC } from '../helpers/specs.js';
 
-const base = {
-  name: 'edge',
-  cloud: 'local',
-  workers: { local: { static: [] } },
-  loadBalancers: {
-    local: [{ name: 'lb', configPath: '/etc/haproxy/haproxy.cfg', stateDir: '/var/lib/lbsync' }],
-  },
-  services: [{ name: 'http', bind: ':80', nodePort: 30080 }],
-  runtimeSocket: null,
-} as const;
+const base = EDGE_SPEC;
 const template = await loadTemplate(validateSpec(base));
 const worker = (address: string): Worker => ({ id: 'i-1', address, state: 'serving' });
 
