@@ -130,3 +130,13 @@ function trustingHttpClient(ca: string): HttpClient {
     },
   };
 }
+
+/**
+ * The primary entry of an ARM list (a VM's NICs, a NIC's ipConfigurations),
+ * or the first when none says it is primary, as Azure itself picks it.
+ */
+export function primaryOf<T extends { readonly primary?: boolean }>(
+  xs: readonly T[] | undefined,
+): T | undefined {
+  return xs?.find((x) => x.primary === true) ?? xs?.[0];
+}

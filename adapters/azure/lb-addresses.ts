@@ -1,7 +1,7 @@
 import { LbsyncError, type LbsyncErrorOptions } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import { assertIpAddress } from '../../core/validate.js';
-import type { AzureClients } from './clients.js';
+import { type AzureClients, primaryOf } from './clients.js';
 import { describeAzureError, isRetryableAzureError } from './errors.js';
 
 /*
@@ -77,13 +77,6 @@ export function parseNicId(id: string): NicRef | undefined {
     return { kind: 'scale-set-nic', subscriptionId, resourceGroup, scaleSet, instanceId, name };
   }
   return undefined;
-}
-
-/** The primary entry of an ARM list, or the first when none says it is primary. */
-function primaryOf<T extends { readonly primary?: boolean }>(
-  xs: readonly T[] | undefined,
-): T | undefined {
-  return xs?.find((x) => x.primary === true) ?? xs?.[0];
 }
 
 /** Each LB VM's private IP, looked up once and kept; best effort. */

@@ -2,7 +2,7 @@ import { SourceError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { Worker } from '../../core/model.js';
 import type { WorkerSource } from '../../core/ports.js';
-import type { AzureClients } from './clients.js';
+import { type AzureClients, primaryOf } from './clients.js';
 import { describeAzureError, isRetryableAzureError } from './errors.js';
 
 /** One configured scale set (the azure-vmss source's `scaleSets[]`). */
@@ -95,8 +95,7 @@ export class VmssSource implements WorkerSource {
         }
         // A VM can have several NICs: the primary one (or the first) carries the worker IP.
         if (seen.has(vmId) && nic.primary !== true) continue;
-        const ipConfigs = nic.ipConfigurations ?? [];
-        const ip = (ipConfigs.find((c) => c.primary === true) ?? ipConfigs[0])?.privateIPAddress;
+        const ip = primaryOf(nic.ipConfigurations)?.privateIPAddress;
         if (ip === undefined || ip === '') continue;
         if (seen.has(vmId)) {
           const at = workers.findIndex((w) => w.id === status.name);
