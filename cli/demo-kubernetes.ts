@@ -69,21 +69,6 @@ function listening(port: number): Promise<boolean> {
   });
 }
 
-function kubeconfigFor(fake: FakeKubernetes): string {
-  return [
-    'apiVersion: v1',
-    'kind: Config',
-    'clusters:',
-    `- name: simulated\n  cluster:\n    server: ${fake.url}\n    certificate-authority-data: ${Buffer.from(fake.caPem).toString('base64')}`,
-    'users:',
-    `- name: lbsync\n  user:\n    token: ${TOKEN}`,
-    'contexts:',
-    '- name: simulated\n  context:\n    cluster: simulated\n    user: lbsync',
-    'current-context: simulated',
-    '',
-  ].join('\n');
-}
-
 const yesNo = (b: boolean): string => (b ? 'yes' : 'no');
 
 /**
@@ -117,7 +102,7 @@ export async function runKubernetesDemo(o: KubernetesDemoOptions): Promise<boole
     fake.addToken(TOKEN, { user: USER, groups: [] });
     fake.grant({ user: USER }, RULES);
     const kubeconfig = join(dir, 'kubeconfig');
-    writeFileSync(kubeconfig, kubeconfigFor(fake), { mode: 0o600 });
+    writeFileSync(kubeconfig, fake.kubeconfig(TOKEN, 'lbsync'), { mode: 0o600 });
     haproxy = await HaproxyProcess.start({ dir, config: BOOT_CONFIG, haproxyBin });
     o.out(
       `lbsync demo --kubernetes: a SIMULATED Kubernetes API server (lbsync's protocol-level fake from test/fakes/kubernetes, not a real cluster) on ${fake.url}\n` +
